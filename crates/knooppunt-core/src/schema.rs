@@ -166,7 +166,10 @@ mod tests {
         for s in Source::ALL {
             let schema = schema(s);
             for banned in ["bsn", "toelichting", "handelsnaam"] {
-                assert!(schema.field_with_name(banned).is_err(), "{s:?} has {banned}");
+                assert!(
+                    schema.field_with_name(banned).is_err(),
+                    "{s:?} has {banned}"
+                );
             }
         }
     }
@@ -176,7 +179,11 @@ mod tests {
         for s in Source::ALL {
             let schema = schema(s);
             let linked = !matches!(s, Source::Buurten | Source::Kerncijfers);
-            assert_eq!(schema.field_with_name("record_key").is_ok(), linked, "{s:?}");
+            assert_eq!(
+                schema.field_with_name("record_key").is_ok(),
+                linked,
+                "{s:?}"
+            );
             assert!(schema.field_with_name("buurtcode").is_ok());
         }
     }

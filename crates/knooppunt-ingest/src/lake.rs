@@ -247,10 +247,10 @@ pub(crate) fn clean_unreferenced(lake: &Path, manifest: &Manifest) -> Result<(),
     Ok(())
 }
 
-/// Snapshot ids are `YYYYMMDDTHHMMSS.mmmZ-` + 12 hex digits.
+/// Snapshot ids are `YYYYMMDDTHHMMSS.mmmZ-` + 12 hex digits (33 bytes).
 pub(crate) fn looks_like_snapshot_id(name: &str) -> bool {
     let b = name.as_bytes();
-    b.len() == 32
+    b.len() == 33
         && b[8] == b'T'
         && b[15] == b'.'
         && b[19] == b'Z'
