@@ -108,7 +108,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(exit_for(&summary))
         }
         Command::Synth(args) => {
-            run_synth(&args.out, args.scale, args.seed, args.clean, args.buurten.as_deref())?;
+            run_synth(
+                &args.out,
+                args.scale,
+                args.seed,
+                args.clean,
+                args.buurten.as_deref(),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
@@ -126,7 +132,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn exit_for(summary: &IngestSummary) -> ExitCode {
-    if summary.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if summary.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn print_summary(summary: &IngestSummary, json: bool) -> Result<()> {
@@ -158,20 +168,31 @@ fn run_synth(out: &Path, scale: f64, seed: u64, clean: bool, buurten: Option<&Pa
     let buurten = match buurten {
         Some(p) => p.to_path_buf(),
         None => {
-            default_path = std::env::temp_dir().join(format!("knooppunt-buurten-{}.geojson", std::process::id()));
+            default_path = std::env::temp_dir()
+                .join(format!("knooppunt-buurten-{}.geojson", std::process::id()));
             std::fs::write(&default_path, DEFAULT_BUURTEN)
                 .with_context(|| format!("writing {}", default_path.display()))?;
             default_path.clone()
         }
     };
-    let cfg = SynthConfig { out: out.to_path_buf(), scale, seed, clean, buurten: buurten.clone() };
+    let cfg = SynthConfig {
+        out: out.to_path_buf(),
+        scale,
+        seed,
+        clean,
+        buurten: buurten.clone(),
+    };
     let report = generate(&cfg, &mut |msg| eprintln!("synth: {msg}"));
     if buurten.starts_with(std::env::temp_dir()) {
         let _ = std::fs::remove_file(&buurten);
     }
     let report = report?;
     let rows: u64 = report.sources.values().map(|s| s.rows).sum();
-    eprintln!("synth: {rows} rows in {} files written to {}", report.sources.len(), out.display());
+    eprintln!(
+        "synth: {rows} rows in {} files written to {}",
+        report.sources.len(),
+        out.display()
+    );
     Ok(())
 }
 
@@ -193,7 +214,9 @@ fn ensure_key_file(path: &Path) -> Result<()> {
         options.mode(0o600);
     }
     use std::io::Write;
-    let mut f = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     writeln!(f, "{}", hex::encode(key))?;
     f.sync_all()?;
     eprintln!("demo: created pseudonym key {}", path.display());

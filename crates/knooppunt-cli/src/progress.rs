@@ -10,7 +10,11 @@ use knooppunt_ingest::{Progress, SourceReport, Status};
 
 /// The progress reporter for the current output.
 pub(crate) fn for_terminal(tty: bool) -> Box<dyn Progress> {
-    if tty { Box::new(Bars::default()) } else { Box::new(Lines::default()) }
+    if tty {
+        Box::new(Bars::default())
+    } else {
+        Box::new(Lines::default())
+    }
 }
 
 #[derive(Default)]
@@ -22,9 +26,10 @@ struct Bars {
 impl Progress for Bars {
     fn start(&self, source: Source, file: &str, bytes: u64) {
         let bar = self.multi.add(ProgressBar::new(bytes));
-        let style = ProgressStyle::with_template("{prefix:>11} [{bar:30}] {bytes}/{total_bytes} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let style =
+            ProgressStyle::with_template("{prefix:>11} [{bar:30}] {bytes}/{total_bytes} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(source.name());
         bar.set_message(file.to_string());
@@ -41,7 +46,12 @@ impl Progress for Bars {
     }
 
     fn finish(&self, report: &SourceReport) {
-        if let Some(bar) = self.bars.lock().ok().and_then(|mut b| b.remove(&report.source)) {
+        if let Some(bar) = self
+            .bars
+            .lock()
+            .ok()
+            .and_then(|mut b| b.remove(&report.source))
+        {
             bar.finish_with_message(outcome(report));
         }
     }
@@ -70,7 +80,10 @@ impl Progress for Lines {
             due
         });
         if due {
-            eprintln!("ingest: {} {rows} rows, {bytes_read} bytes read", source.name());
+            eprintln!(
+                "ingest: {} {rows} rows, {bytes_read} bytes read",
+                source.name()
+            );
         }
     }
 
