@@ -48,6 +48,7 @@ impl Builder {
     fn append(&mut self, v: &Val) {
         match (self, v) {
             (Builder::Str(b), Val::Str(s)) => b.append_value(s),
+            (Builder::Str(b), Val::Shared(s)) => b.append_value(&**s),
             (Builder::Int(b), Val::Int(i)) => b.append_value(*i),
             (Builder::I64(b), Val::I64(i)) => b.append_value(*i),
             (Builder::F64(b), Val::F64(f)) => b.append_value(*f),

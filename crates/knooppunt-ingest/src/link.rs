@@ -20,9 +20,9 @@ use crate::parse::postcode_key;
 /// The buurt, wijk and gemeente of a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Area {
-    pub(crate) buurt: String,
-    pub(crate) wijk: String,
-    pub(crate) gemeente: String,
+    pub(crate) buurt: Arc<str>,
+    pub(crate) wijk: Arc<str>,
+    pub(crate) gemeente: Arc<str>,
 }
 
 impl Area {
@@ -31,6 +31,14 @@ impl Area {
             buurt: ONBEKEND.into(),
             wijk: ONBEKEND.into(),
             gemeente: ONBEKEND.into(),
+        }
+    }
+
+    fn of(b: &knooppunt_geo::Buurt) -> Area {
+        Area {
+            buurt: b.buurtcode.as_str().into(),
+            wijk: b.wijkcode.as_str().into(),
+            gemeente: b.gemeentecode.as_str().into(),
         }
     }
 }
@@ -142,9 +150,9 @@ impl AddressIndex {
                     let next = index.areas.len() as u32;
                     let area = *interned.entry(area_key.clone()).or_insert_with(|| {
                         index.areas.push(Area {
-                            buurt: area_key.0,
-                            wijk: area_key.1,
-                            gemeente: area_key.2,
+                            buurt: area_key.0.as_str().into(),
+                            wijk: area_key.1.as_str().into(),
+                            gemeente: area_key.2.as_str().into(),
                         });
                         next
                     });
@@ -179,6 +187,8 @@ impl AddressIndex {
 #[derive(Default)]
 pub(crate) struct Linker {
     pub(crate) geo: Option<Arc<BuurtIndex>>,
+    /// The area of each buurt of `geo`, by index, shared by every row.
+    pub(crate) geo_areas: Vec<Area>,
     pub(crate) addresses: Option<Arc<AddressIndex>>,
     pub(crate) buurtcodes: HashSet<String>,
 }
@@ -190,12 +200,7 @@ impl Linker {
         if !x.is_finite() || !y.is_finite() {
             return None;
         }
-        let b = &geo.buurten()[geo.locate(x, y)?];
-        Some(Area {
-            buurt: b.buurtcode.clone(),
-            wijk: b.wijkcode.clone(),
-            gemeente: b.gemeentecode.clone(),
-        })
+        self.geo_areas.get(geo.locate(x, y)?).cloned()
     }
 
     /// The buurt of a BAG address; None when the id is not in BAG (an
@@ -233,8 +238,10 @@ impl Linker {
     /// A linker for point sources.
     pub(crate) fn with_geo(geo: Arc<BuurtIndex>) -> Linker {
         let buurtcodes = geo.buurten().iter().map(|b| b.buurtcode.clone()).collect();
+        let geo_areas = geo.buurten().iter().map(Area::of).collect();
         Linker {
             geo: Some(geo),
+            geo_areas,
             addresses: None,
             buurtcodes,
         }
@@ -244,6 +251,7 @@ impl Linker {
     pub(crate) fn with_addresses(addresses: Arc<AddressIndex>) -> Linker {
         Linker {
             geo: None,
+            geo_areas: Vec::new(),
             addresses: Some(addresses),
             buurtcodes: HashSet::new(),
         }

@@ -108,10 +108,10 @@ fn split_decimal(s: &str) -> Result<(String, Option<&str>), Rule> {
         Some((i, f)) => (i, Some(f)),
         None => (body, None),
     };
-    if let Some(f) = frac {
-        if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Rule::InvalidNumber);
-        }
+    if let Some(f) = frac
+        && (f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(Rule::InvalidNumber);
     }
     if int_raw.is_empty() {
         return Err(Rule::InvalidNumber);

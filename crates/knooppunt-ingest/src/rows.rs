@@ -188,10 +188,10 @@ pub(crate) fn stream_xlsx(path: &Path, file: &str, sheet: &str) -> Result<RowStr
             };
             let (r, c) = cell.get_position();
             if current_row != Some(r) {
-                if let Some(prev) = current_row {
-                    if !state.row(prev, std::mem::take(&mut current)) {
-                        return;
-                    }
+                if let Some(prev) = current_row
+                    && !state.row(prev, std::mem::take(&mut current))
+                {
+                    return;
                 }
                 current_row = Some(r);
             }

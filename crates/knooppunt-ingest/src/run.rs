@@ -344,16 +344,16 @@ impl Run<'_> {
             h.update([0]);
         }
         let fingerprint = hex::encode(h.finalize());
-        if let Some(current) = manifest.current(source) {
-            if current.fingerprint == fingerprint {
-                return done(
-                    Status::Unchanged {
-                        snapshot: current.id.clone(),
-                    },
-                    current.counts.clone(),
-                    fp.bytes,
-                );
-            }
+        if let Some(current) = manifest.current(source)
+            && current.fingerprint == fingerprint
+        {
+            return done(
+                Status::Unchanged {
+                    snapshot: current.id.clone(),
+                },
+                current.counts.clone(),
+                fp.bytes,
+            );
         }
         Plan::Work {
             source,
@@ -550,7 +550,7 @@ fn map_header(source: Source, header: &[String]) -> Result<Vec<Option<usize>>, I
         .collect();
     if source == Source::Meldingen {
         let has = |n: &str| header.iter().any(|h| h == n);
-        if !(has("x") && has("y")) && !(has("lat") && has("lon")) {
+        if !((has("x") && has("y")) || (has("lat") && has("lon"))) {
             missing.push("x and y, or lat and lon".into());
         }
     }
@@ -647,7 +647,6 @@ fn convert(
         }
         progress.advance(source, bytes_read.load(Ordering::Relaxed), counts.rows_read);
     }
-    drop(handle);
     sink.close()?;
     quarantine.close()?;
     write_synced(

@@ -2,6 +2,8 @@
 //! validated row becomes a row of the source's lake schema (pseudonymised,
 //! keyed and linked).
 
+use std::sync::Arc;
+
 use knooppunt_core::{PrivacyUnit, Rule, Source, bsn_passes_eleven_check};
 
 use crate::key::PseudonymKey;
@@ -218,6 +220,8 @@ pub(crate) fn header_required(source: Source, col: &Col) -> bool {
 pub(crate) enum Val {
     Null,
     Str(String),
+    /// Text shared by many rows (area codes).
+    Shared(Arc<str>),
     Int(i32),
     F64(f64),
     Cents(i128),
@@ -306,10 +310,10 @@ fn check_row(source: Source, vals: &[Val]) -> Result<(), Violation> {
                 .iter()
                 .position(|c| c.name == "huisnummer")
                 .unwrap_or(0);
-            if let Val::Int(n) = vals[nr_index] {
-                if !(1..=99_999).contains(&n) {
-                    return Err((Some("huisnummer"), Rule::InvalidNumber));
-                }
+            if let Val::Int(n) = vals[nr_index]
+                && !(1..=99_999).contains(&n)
+            {
+                return Err((Some("huisnummer"), Rule::InvalidNumber));
             }
         }
         Source::Meldingen => {
@@ -354,7 +358,7 @@ pub(crate) fn finish(
                 .is_some_and(|g| g.split(',').any(|p| p == "woonfunctie"));
             let mut row: Vec<Val> = v.drain(..8).collect();
             row.push(Val::Bool(woon));
-            row.extend(v.drain(..));
+            row.append(&mut v);
             (row, area, id)
         }
         Source::Brp => {
@@ -406,12 +410,12 @@ pub(crate) fn finish(
     };
     let linked = area
         .as_ref()
-        .is_some_and(|a| a.buurt != knooppunt_core::ONBEKEND);
+        .is_some_and(|a| &*a.buurt != knooppunt_core::ONBEKEND);
     let area = area.unwrap_or_else(Area::onbekend);
     row.extend([
-        Val::Str(area.buurt),
-        Val::Str(area.wijk),
-        Val::Str(area.gemeente),
+        Val::Shared(area.buurt),
+        Val::Shared(area.wijk),
+        Val::Shared(area.gemeente),
     ]);
     let unit: PrivacyUnit = source.privacy_unit();
     row.push(Val::I64(key.record_key(unit, &unit_id)));
