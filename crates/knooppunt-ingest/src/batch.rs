@@ -96,13 +96,50 @@ impl Builder {
     }
 }
 
-/// Streams rows of one schema into one Parquet file.
-pub(crate) struct ParquetSink {
-    path: PathBuf,
+/// Builds Arrow batches of one schema row by row.
+pub(crate) struct BatchBuilder {
     schema: SchemaRef,
     builders: Vec<Builder>,
+}
+
+impl BatchBuilder {
+    pub(crate) fn new(schema: SchemaRef) -> BatchBuilder {
+        let builders = schema
+            .fields()
+            .iter()
+            .map(|f| Builder::new(f.data_type()))
+            .collect();
+        BatchBuilder { schema, builders }
+    }
+
+    /// Appends one row (values in schema order).
+    pub(crate) fn push(&mut self, row: &[Val]) {
+        for (b, v) in self.builders.iter_mut().zip(row) {
+            b.append(v);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.builders.first().map_or(0, Builder::len)
+    }
+
+    /// The rows so far as a batch; the builder starts empty again.
+    pub(crate) fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let columns = self
+            .builders
+            .iter_mut()
+            .map(Builder::finish)
+            .collect::<Result<Vec<_>, _>>()?;
+        RecordBatch::try_new(Arc::clone(&self.schema), columns)
+    }
+}
+
+/// Streams rows or batches of one schema into one Parquet file.
+pub(crate) struct ParquetSink {
+    path: PathBuf,
+    rows: BatchBuilder,
     writer: ArrowWriter<File>,
-    rows: u64,
+    written: u64,
 }
 
 impl ParquetSink {
@@ -117,57 +154,47 @@ impl ParquetSink {
             .build();
         let writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))
             .map_err(IngestError::parquet(path))?;
-        let builders = schema
-            .fields()
-            .iter()
-            .map(|f| Builder::new(f.data_type()))
-            .collect();
         Ok(ParquetSink {
             path: path.to_path_buf(),
-            schema,
-            builders,
+            rows: BatchBuilder::new(schema),
             writer,
-            rows: 0,
+            written: 0,
         })
     }
 
     /// Appends one row (values in schema order).
     pub(crate) fn push(&mut self, row: &[Val]) -> Result<(), IngestError> {
-        for (b, v) in self.builders.iter_mut().zip(row) {
-            b.append(v);
-        }
-        self.rows += 1;
-        if self.builders.first().is_some_and(|b| b.len() >= BATCH_ROWS) {
+        self.rows.push(row);
+        if self.rows.len() >= BATCH_ROWS {
             self.flush()?;
         }
         Ok(())
     }
 
+    /// Writes a complete batch (after any pushed rows).
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<(), IngestError> {
+        self.flush()?;
+        self.written += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .map_err(IngestError::parquet(&self.path))
+    }
+
     fn flush(&mut self) -> Result<(), IngestError> {
-        if self.builders.first().is_none_or(|b| b.len() == 0) {
+        if self.rows.len() == 0 {
             return Ok(());
         }
-        let columns = self
-            .builders
-            .iter_mut()
-            .map(Builder::finish)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| IngestError::Parquet {
-                path: self.path.clone(),
-                message: e.to_string(),
-            })?;
-        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(|e| {
-            IngestError::Parquet {
-                path: self.path.clone(),
-                message: e.to_string(),
-            }
+        let batch = self.rows.finish().map_err(|e| IngestError::Parquet {
+            path: self.path.clone(),
+            message: e.to_string(),
         })?;
+        self.written += batch.num_rows() as u64;
         self.writer
             .write(&batch)
             .map_err(IngestError::parquet(&self.path))
     }
 
-    /// Writes the footer and fsyncs the file.
+    /// Writes the footer and fsyncs the file; returns the rows written.
     pub(crate) fn close(mut self) -> Result<u64, IngestError> {
         self.flush()?;
         let file = self
@@ -175,7 +202,7 @@ impl ParquetSink {
             .into_inner()
             .map_err(IngestError::parquet(&self.path))?;
         file.sync_all().map_err(IngestError::io(&self.path))?;
-        Ok(self.rows)
+        Ok(self.written)
     }
 }
 

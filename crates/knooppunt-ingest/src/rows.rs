@@ -53,7 +53,8 @@ pub(crate) fn normalise_header(h: &str) -> String {
 /// A started reader: its header and a channel of chunks.
 pub(crate) struct RowStream {
     pub(crate) header: Vec<String>,
-    pub(crate) chunks: Receiver<Result<Chunk, IngestError>>,
+    /// Chunks in file order, numbered from 0.
+    pub(crate) chunks: Receiver<Result<(u64, Chunk), IngestError>>,
 }
 
 /// Starts streaming a `;` CSV from a UTF-8 byte stream on its own thread.
@@ -88,6 +89,7 @@ pub(crate) fn stream_csv(
     let file = file.to_string();
     std::thread::spawn(move || {
         let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+        let mut seq = 0u64;
         loop {
             let mut record = csv::ByteRecord::new();
             match reader.read_byte_record(&mut record) {
@@ -96,9 +98,10 @@ pub(crate) fn stream_csv(
                     chunk.push((line, record));
                     if chunk.len() == CHUNK_ROWS {
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));
-                        if tx.send(Ok(Chunk::Csv(full))).is_err() {
+                        if tx.send(Ok((seq, Chunk::Csv(full)))).is_err() {
                             return;
                         }
+                        seq += 1;
                     }
                 }
                 Ok(false) => break,
@@ -112,7 +115,7 @@ pub(crate) fn stream_csv(
             }
         }
         if !chunk.is_empty() {
-            let _ = tx.send(Ok(Chunk::Csv(chunk)));
+            let _ = tx.send(Ok((seq, Chunk::Csv(chunk))));
         }
     });
     Ok(RowStream { header, chunks: rx })
@@ -173,6 +176,7 @@ pub(crate) fn stream_xlsx(path: &Path, file: &str, sheet: &str) -> Result<RowStr
         let mut state = SheetState {
             header_tx: Some(header_tx),
             tx,
+            seq: 0,
             chunk: Vec::with_capacity(CHUNK_ROWS),
         };
         let mut current_row: Option<u32> = None;
@@ -223,7 +227,8 @@ pub(crate) fn stream_xlsx(path: &Path, file: &str, sheet: &str) -> Result<RowStr
 /// its own channel), then collecting rows into chunks.
 struct SheetState {
     header_tx: Option<crossbeam_channel::Sender<Result<Vec<String>, IngestError>>>,
-    tx: crossbeam_channel::Sender<Result<Chunk, IngestError>>,
+    tx: crossbeam_channel::Sender<Result<(u64, Chunk), IngestError>>,
+    seq: u64,
     chunk: Vec<(u64, Vec<OwnedCell>)>,
 }
 
@@ -246,7 +251,9 @@ impl SheetState {
         self.chunk.push((u64::from(row) + 1, cells));
         if self.chunk.len() == CHUNK_ROWS {
             let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK_ROWS));
-            return self.tx.send(Ok(Chunk::Cells(full))).is_ok();
+            let sent = self.tx.send(Ok((self.seq, Chunk::Cells(full)))).is_ok();
+            self.seq += 1;
+            return sent;
         }
         true
     }
@@ -268,7 +275,7 @@ impl SheetState {
             return;
         }
         if !self.chunk.is_empty() {
-            let _ = self.tx.send(Ok(Chunk::Cells(self.chunk)));
+            let _ = self.tx.send(Ok((self.seq, Chunk::Cells(self.chunk))));
         }
     }
 }

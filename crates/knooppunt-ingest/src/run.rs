@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::IngestError;
-use crate::batch::{ParquetSink, QuarantineSink};
+use crate::batch::{BatchBuilder, ParquetSink, QuarantineSink};
 use crate::input::{Encoding, Fingerprint, fingerprint, open_text};
 use crate::key::PseudonymKey;
 use crate::lake::{
@@ -24,6 +24,7 @@ use crate::link::{AddressIndex, Linker, load_geo};
 use crate::parse::Cell;
 use crate::rows::{Chunk, RowStream, stream_csv, stream_xlsx};
 use crate::spec::{Col, Val, Violation, columns, finish, header_required, parse_value};
+use arrow::record_batch::RecordBatch;
 
 /// What an ingest run needs.
 pub struct IngestOptions {
@@ -572,7 +573,78 @@ fn validate(cols: &[Col], cells: &[Cell<'_>]) -> Result<Vec<Val>, Violation> {
         .collect()
 }
 
-/// The streaming pipeline of a CSV or xlsx source.
+/// What a worker made of one chunk of rows.
+struct ChunkOut {
+    batch: RecordBatch,
+    quarantined: Vec<(u64, Option<&'static str>, Rule)>,
+    rows_read: u64,
+    unlinked: u64,
+}
+
+/// Everything a worker needs to convert chunks of one source.
+struct Converter<'a> {
+    source: Source,
+    cols: &'static [Col],
+    mapping: Vec<Option<usize>>,
+    width: usize,
+    key: &'a PseudonymKey,
+    linker: &'a Linker,
+}
+
+impl Converter<'_> {
+    /// Validates, pseudonymises and links one chunk into a batch.
+    fn convert(&self, chunk: &Chunk) -> Result<ChunkOut, arrow::error::ArrowError> {
+        let mut rows = BatchBuilder::new(schema(self.source));
+        let mut out = ChunkOut {
+            batch: RecordBatch::new_empty(schema(self.source)),
+            quarantined: Vec::new(),
+            rows_read: 0,
+            unlinked: 0,
+        };
+        let mut handle = |line: u64, outcome: Result<Vec<Val>, Violation>| {
+            out.rows_read += 1;
+            match outcome.and_then(|vals| finish(self.source, vals, self.key, self.linker)) {
+                Ok((row, linked)) => {
+                    rows.push(&row);
+                    out.unlinked += u64::from(!linked);
+                }
+                Err((column, rule)) => out.quarantined.push((line, column, rule)),
+            }
+        };
+        match chunk {
+            Chunk::Csv(records) => {
+                let mut cells: Vec<Cell<'_>> = Vec::with_capacity(self.cols.len());
+                for (line, record) in records {
+                    let outcome =
+                        csv_cells(record, self.width, &self.mapping, self.cols, &mut cells)
+                            .and_then(|()| validate(self.cols, &cells));
+                    handle(*line, outcome);
+                    cells.clear();
+                }
+            }
+            Chunk::Cells(sheet_rows) => {
+                for (line, row) in sheet_rows {
+                    handle(*line, validate(self.cols, &xlsx_cells(row, &self.mapping)));
+                }
+            }
+        }
+        out.batch = rows.finish()?;
+        Ok(out)
+    }
+}
+
+/// Worker threads per file. The reader and the Parquet writer each have a
+/// thread of their own; conversion (validation, HMAC, linking, Arrow
+/// building) is what splitting a large file speeds up.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+}
+
+/// The streaming pipeline of a CSV or xlsx source: a reader thread cuts the
+/// file into numbered chunks, workers convert chunks in parallel, and this
+/// thread writes the results to Parquet in file order.
 fn convert(
     source: Source,
     path: &Path,
@@ -589,10 +661,16 @@ fn convert(
     } else {
         stream_csv(file, open_text(path, fp.encoding, Arc::clone(&bytes_read))?)?
     };
-    let mapping = map_header(source, &stream.header)?;
-    let cols = columns(source);
-    let width = stream.header.len();
-    let mut sink = ParquetSink::create(&staging.join("part-00000.parquet"), schema(source))?;
+    let converter = Converter {
+        source,
+        cols: columns(source),
+        mapping: map_header(source, &stream.header)?,
+        width: stream.header.len(),
+        key,
+        linker,
+    };
+    let data_path = staging.join("part-00000.parquet");
+    let mut sink = ParquetSink::create(&data_path, schema(source))?;
     let mut quarantine = QuarantineSink::create(
         &staging.join("quarantine/rows.parquet"),
         source.name(),
@@ -600,53 +678,63 @@ fn convert(
     )?;
     let mut counts = Counts::default();
     let mut examples: Vec<(u64, Option<&'static str>, Rule)> = Vec::new();
-    let mut handle = |line: u64,
-                      outcome: Result<Vec<Val>, Violation>,
-                      counts: &mut Counts|
-     -> Result<(), IngestError> {
-        counts.rows_read += 1;
-        let finished = outcome.and_then(|vals| finish(source, vals, key, linker));
-        match finished {
-            Ok((row, linked)) => {
-                sink.push(&row)?;
-                counts.rows_written += 1;
-                if !linked {
-                    counts.unlinked += 1;
+    let n = workers();
+    std::thread::scope(|scope| -> Result<(), IngestError> {
+        let (out_tx, out_rx) =
+            crossbeam_channel::bounded::<Result<(u64, ChunkOut), IngestError>>(2 * n);
+        for _ in 0..n {
+            let chunks = stream.chunks.clone();
+            let out_tx = out_tx.clone();
+            let converter = &converter;
+            let data_path = &data_path;
+            scope.spawn(move || {
+                for item in chunks.iter() {
+                    let result = item.and_then(|(seq, chunk)| {
+                        converter
+                            .convert(&chunk)
+                            .map(|out| (seq, out))
+                            .map_err(|e| IngestError::Parquet {
+                                path: data_path.clone(),
+                                message: e.to_string(),
+                            })
+                    });
+                    if out_tx.send(result).is_err() {
+                        return;
+                    }
                 }
-            }
-            Err((column, rule)) => {
-                quarantine.push(line, column, rule)?;
-                *counts
-                    .quarantined
-                    .entry(rule.code().to_string())
-                    .or_default() += 1;
-                if examples.len() < 20 {
-                    examples.push((line, column, rule));
+            });
+        }
+        drop(out_tx);
+        // Results arrive out of order; hold them until their turn so the
+        // lake keeps the file's row order.
+        let mut pending: BTreeMap<u64, ChunkOut> = BTreeMap::new();
+        let mut next = 0u64;
+        for result in out_rx.iter() {
+            let (seq, out) = result?;
+            pending.insert(seq, out);
+            while let Some(out) = pending.remove(&next) {
+                next += 1;
+                sink.write(&out.batch)?;
+                counts.rows_read += out.rows_read;
+                counts.rows_written += out.batch.num_rows() as u64;
+                counts.unlinked += out.unlinked;
+                for (line, column, rule) in out.quarantined {
+                    quarantine.push(line, column, rule)?;
+                    *counts
+                        .quarantined
+                        .entry(rule.code().to_string())
+                        .or_default() += 1;
+                    if examples.len() < 20 {
+                        examples.push((line, column, rule));
+                    }
                 }
+                progress.advance(source, bytes_read.load(Ordering::Relaxed), counts.rows_read);
             }
         }
         Ok(())
-    };
-    for chunk in stream.chunks.iter() {
-        match chunk? {
-            Chunk::Csv(records) => {
-                let mut cells: Vec<Cell<'_>> = Vec::with_capacity(cols.len());
-                for (line, record) in &records {
-                    let outcome = csv_cells(record, width, &mapping, cols, &mut cells)
-                        .and_then(|()| validate(cols, &cells));
-                    handle(*line, outcome, &mut counts)?;
-                    cells.clear();
-                }
-            }
-            Chunk::Cells(rows) => {
-                for (line, row) in &rows {
-                    let outcome = validate(cols, &xlsx_cells(row, &mapping));
-                    handle(*line, outcome, &mut counts)?;
-                }
-            }
-        }
-        progress.advance(source, bytes_read.load(Ordering::Relaxed), counts.rows_read);
-    }
+    })?;
+    // Returning early above drops the result channel, so the workers and the
+    // reader stop at their next send instead of blocking the scope.
     sink.close()?;
     quarantine.close()?;
     write_synced(

@@ -59,26 +59,94 @@ pub(crate) const GEBRUIKSDOELEN: [&str; 13] = [
 const RESIDENTIAL_DOELEN: u8 = 3;
 
 /// `huisnummertoevoeging` values of units in a building.
-pub(crate) const TOEVOEGINGEN: [&str; 12] = ["1", "2", "3", "4", "5", "6", "7", "8", "H", "I", "II", "III"];
+pub(crate) const TOEVOEGINGEN: [&str; 12] = [
+    "1", "2", "3", "4", "5", "6", "7", "8", "H", "I", "II", "III",
+];
 
 const STEMS: &[&str] = &[
-    "Curaçao", "Bonaire", "Aruba", "Saba", "Zon", "Maan", "Sterren", "Meeuwen", "Reiger", "Merel", "Lijster",
-    "Spreeuw", "Esdoorn", "Eiken", "Beuken", "Linden", "Wilgen", "Populieren", "Rembrandt", "Vermeer",
-    "Mondriaan", "Escher", "Van Gogh", "Frans Hals", "Jan Steen", "Appel", "Peren", "Kersen", "Pruimen", "Tulp",
-    "Rozen", "Lelie", "Iris", "Anjer", "Kamille", "Molen", "Sluis", "Haven", "Dijk", "Polder", "Gooi", "Eem",
-    "Vecht", "Amstel", "Schelde", "Maas", "Rijn", "Waal", "Ijssel", "Noorder", "Zuider", "Ooster", "Wester",
-    "Beatrix", "Juliana", "Oranje", "Nassau", "Erasmus", "Spinoza", "Huygens", "Descartes", "Goethe", "Molière",
-    "Brontë", "Verdi", "Vivaldi", "Sweelinck", "Zoë",
+    "Curaçao",
+    "Bonaire",
+    "Aruba",
+    "Saba",
+    "Zon",
+    "Maan",
+    "Sterren",
+    "Meeuwen",
+    "Reiger",
+    "Merel",
+    "Lijster",
+    "Spreeuw",
+    "Esdoorn",
+    "Eiken",
+    "Beuken",
+    "Linden",
+    "Wilgen",
+    "Populieren",
+    "Rembrandt",
+    "Vermeer",
+    "Mondriaan",
+    "Escher",
+    "Van Gogh",
+    "Frans Hals",
+    "Jan Steen",
+    "Appel",
+    "Peren",
+    "Kersen",
+    "Pruimen",
+    "Tulp",
+    "Rozen",
+    "Lelie",
+    "Iris",
+    "Anjer",
+    "Kamille",
+    "Molen",
+    "Sluis",
+    "Haven",
+    "Dijk",
+    "Polder",
+    "Gooi",
+    "Eem",
+    "Vecht",
+    "Amstel",
+    "Schelde",
+    "Maas",
+    "Rijn",
+    "Waal",
+    "Ijssel",
+    "Noorder",
+    "Zuider",
+    "Ooster",
+    "Wester",
+    "Beatrix",
+    "Juliana",
+    "Oranje",
+    "Nassau",
+    "Erasmus",
+    "Spinoza",
+    "Huygens",
+    "Descartes",
+    "Goethe",
+    "Molière",
+    "Brontë",
+    "Verdi",
+    "Vivaldi",
+    "Sweelinck",
+    "Zoë",
 ];
 
 const SUFFIXES: &[&str] = &[
-    "straat", "laan", "weg", "hof", "kade", "pad", "dreef", "plein", "singel", "gracht", "erf", "park",
+    "straat", "laan", "weg", "hof", "kade", "pad", "dreef", "plein", "singel", "gracht", "erf",
+    "park",
 ];
 
 const STATUS_IN_GEBRUIK: &str = "Verblijfsobject in gebruik";
 const STATUS_NIET_INGEMETEN: &str = "Verblijfsobject in gebruik (niet ingemeten)";
 
-const INVALID_DOELEN: &[&str] = &["ruimtevaartfunctie", "woonfunctie,ruimtevaartfunctie", "wonen"];
+const INVALID_DOELEN: &[&str] = &[
+    "ruimtevaartfunctie",
+    "woonfunctie,ruimtevaartfunctie",
+    "wonen",
+];
 
 static CORRUPTIONS: &[Corruption] = &[
     Corruption {
@@ -149,7 +217,9 @@ impl Postcodes {
         // Roughly one street per 20 addresses; leave room for 1.5 times
         // that many within the 9,000 four-digit codes 1000–9999.
         let streets = addresses / 8 + 100;
-        let per = (streets * 3 / 2).div_ceil(8_999).clamp(8, u64::from(POSTCODE_LETTER_PAIRS));
+        let per = (streets * 3 / 2)
+            .div_ceil(8_999)
+            .clamp(8, u64::from(POSTCODE_LETTER_PAIRS));
         Postcodes {
             next: 0,
             letters_per_pc4: per,
@@ -161,7 +231,9 @@ impl Postcodes {
         self.next += 1;
         let pc4 = 1000 + k / self.letters_per_pc4;
         if pc4 > 9999 {
-            return Err(SynthError::config("scale too large: postcode space exhausted"));
+            return Err(SynthError::config(
+                "scale too large: postcode space exhausted",
+            ));
         }
         Ok((pc4 * 1000 + k % self.letters_per_pc4) as u32)
     }
@@ -173,7 +245,11 @@ pub(crate) fn generate(ctx: &Ctx, world: &mut World<'_>) -> Result<SourcePlan, S
     let mut rng = random::stream(ctx.seed, random::streams::BAG);
     let mut sink = CsvSink::create(&path, style(ctx.clean), &HEADER)?;
     let mut inj = Injector::new(CORRUPTIONS, DEFAULT_RATE, ctx.clean);
-    let total: u64 = world.buurten.iter().map(|b| u64::from(b.target)).sum::<u64>()
+    let total: u64 = world
+        .buurten
+        .iter()
+        .map(|b| u64::from(b.target))
+        .sum::<u64>()
         + u64::from(world.outside_target);
     let mut postcodes = Postcodes::new(total);
     let mut g = BagGen {
@@ -185,8 +261,13 @@ pub(crate) fn generate(ctx: &Ctx, world: &mut World<'_>) -> Result<SourcePlan, S
         first_street: true,
     };
     world.addrs.reserve(total as usize);
-    let names: Vec<String> = world.index.buurten().iter().map(|b| b.gemeentenaam.clone()).collect();
-    for b in 0..world.buurten.len() {
+    let names: Vec<String> = world
+        .index
+        .buurten()
+        .iter()
+        .map(|b| b.gemeentenaam.clone())
+        .collect();
+    for (b, plaats) in names.iter().enumerate() {
         let start = world.addrs.len() as u32;
         let target = world.buurten[b].target;
         let mut forced_crowded = false;
@@ -195,7 +276,7 @@ pub(crate) fn generate(ctx: &Ctx, world: &mut World<'_>) -> Result<SourcePlan, S
             let street = Street {
                 name: g.street_name(),
                 postcode: postcodes.next()?,
-                plaats: names[b].clone(),
+                plaats: plaats.clone(),
             };
             let center = world
                 .sample_in(g.rng, b, 100_000)
@@ -270,7 +351,7 @@ pub(crate) fn generate(ctx: &Ctx, world: &mut World<'_>) -> Result<SourcePlan, S
     for c in g.inj.top_up() {
         let street = Street {
             name: "Dorpsstraat".to_owned(),
-            postcode: world.addrs.first().map_or(1000_000, |a| a.postcode),
+            postcode: world.addrs.first().map_or(1_000_000, |a| a.postcode),
             plaats: plaats.clone(),
         };
         let point = world.sample_outside(g.rng);
@@ -314,7 +395,12 @@ impl BagGen<'_> {
     }
 
     /// A point near the street's centre inside buurt `b`.
-    fn point_near(&mut self, world: &World<'_>, b: usize, (cx, cy): (f64, f64)) -> Result<(f64, f64), SynthError> {
+    fn point_near(
+        &mut self,
+        world: &World<'_>,
+        b: usize,
+        (cx, cy): (f64, f64),
+    ) -> Result<(f64, f64), SynthError> {
         for _ in 0..8 {
             let x = crate::world::round_mm(cx + random::uniform(self.rng, -80.0, 80.0));
             let y = crate::world::round_mm(cy + random::uniform(self.rng, -80.0, 80.0));
@@ -452,7 +538,13 @@ impl BagGen<'_> {
     }
 
     /// Records and writes a valid address, then maybe an invalid row.
-    fn emit(&mut self, world: &mut World<'_>, addr: Addr, street: &Street, point: (f64, f64)) -> Result<(), SynthError> {
+    fn emit(
+        &mut self,
+        world: &mut World<'_>,
+        addr: Addr,
+        street: &Street,
+        point: (f64, f64),
+    ) -> Result<(), SynthError> {
         let a = world.addrs.len() as u32;
         world.addrs.push(addr);
         if addr.residential() {

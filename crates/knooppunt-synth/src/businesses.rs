@@ -257,14 +257,52 @@ const HOLDING: Sector = Sector {
 };
 
 const SURNAMES: &[&str] = &[
-    "Jansen", "de Vries", "van den Berg", "Bakker", "Visser", "Smit", "Meijer", "de Boer", "Mulder", "de Groot",
-    "Bos", "Vos", "Peters", "Hendriks", "Dekker", "Öztürk", "Zoë", "Sánchez", "Müller", "François", "El Idrissi",
-    "Kaya", "Nguyen", "Çelik", "Boateng", "Da Silva", "Noël",
+    "Jansen",
+    "de Vries",
+    "van den Berg",
+    "Bakker",
+    "Visser",
+    "Smit",
+    "Meijer",
+    "de Boer",
+    "Mulder",
+    "de Groot",
+    "Bos",
+    "Vos",
+    "Peters",
+    "Hendriks",
+    "Dekker",
+    "Öztürk",
+    "Zoë",
+    "Sánchez",
+    "Müller",
+    "François",
+    "El Idrissi",
+    "Kaya",
+    "Nguyen",
+    "Çelik",
+    "Boateng",
+    "Da Silva",
+    "Noël",
 ];
 
 const WORDS: &[&str] = &[
-    "De Zon", "Het Anker", "De Hoek", "Centrum", "Noord", "Oost", "Zuid", "West", "De Molen", "Het Plein", "Bij Ons",
-    "Bella", "Flevo", "Almere", "Royal", "Express",
+    "De Zon",
+    "Het Anker",
+    "De Hoek",
+    "Centrum",
+    "Noord",
+    "Oost",
+    "Zuid",
+    "West",
+    "De Molen",
+    "Het Plein",
+    "Bij Ons",
+    "Bella",
+    "Flevo",
+    "Almere",
+    "Royal",
+    "Express",
 ];
 
 /// Trade names written with quotes, `;` or a newline (not clean).
@@ -351,7 +389,10 @@ struct Vestiging<'a> {
 }
 
 /// Writes the KvK file.
-pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<(SourcePlan, Companies), SynthError> {
+pub(crate) fn generate(
+    ctx: &Ctx,
+    world: &World<'_>,
+) -> Result<(SourcePlan, Companies), SynthError> {
     let path = ctx.out.join(Source::Kvk.file_name());
     let mut rng = random::stream(ctx.seed, random::streams::KVK);
     let mut sink = CsvSink::create(&path, style(ctx.clean), &HEADER)?;
@@ -417,7 +458,11 @@ impl KvkGen<'_, '_> {
     fn sector(&mut self, hot: bool) -> &'static Sector {
         let cash = random::chance(self.rng, if hot { 0.45 } else { 0.15 });
         let group = if cash { CASH } else { OTHER };
-        let table: Vec<(usize, f64)> = group.iter().enumerate().map(|(i, s)| (i, s.weight)).collect();
+        let table: Vec<(usize, f64)> = group
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, s.weight))
+            .collect();
         &group[random::weighted_value(self.rng, &table)]
     }
 
@@ -447,15 +492,16 @@ impl KvkGen<'_, '_> {
                 huisnummer: random::between(self.rng, 2000, 2999) as u32,
             };
         }
-        if !self.world.hotspots.is_empty() && random::chance(self.rng, 0.10) {
-            if let Some(a) = self.world.hotspot_address(self.rng) {
-                return Site::Address(a);
-            }
+        if !self.world.hotspots.is_empty()
+            && random::chance(self.rng, 0.10)
+            && let Some(a) = self.world.hotspot_address(self.rng)
+        {
+            return Site::Address(a);
         }
-        if random::chance(self.rng, 0.45) {
-            if let Some(a) = self.world.any_nonresidential(self.rng) {
-                return Site::Address(a);
-            }
+        if random::chance(self.rng, 0.45)
+            && let Some(a) = self.world.any_nonresidential(self.rng)
+        {
+            return Site::Address(a);
         }
         Site::Address(self.world.any_address(self.rng))
     }
@@ -481,7 +527,10 @@ impl KvkGen<'_, '_> {
                         .map_or_else(String::new, |t| (*t).to_owned()),
                 )
             }
-            Site::Unknown { postcode, huisnummer } => (postcode, huisnummer, String::new(), String::new()),
+            Site::Unknown {
+                postcode,
+                huisnummer,
+            } => (postcode, huisnummer, String::new(), String::new()),
         };
         [
             kvk_number(v.company),
@@ -490,7 +539,8 @@ impl KvkGen<'_, '_> {
             v.sbi.to_owned(),
             v.rechtsvorm.to_owned(),
             fmt::date(v.start, DateStyle::Dmy),
-            v.end.map_or_else(String::new, |d| fmt::date(d, DateStyle::Dmy)),
+            v.end
+                .map_or_else(String::new, |d| fmt::date(d, DateStyle::Dmy)),
             fmt::postcode(postcode, sloppy),
             huisnummer.to_string(),
             letter,
@@ -518,11 +568,13 @@ impl KvkGen<'_, '_> {
         let sector = self.sector(false);
         let name = self.trade_name(sector);
         let start = self.peil - random::between(self.rng, 30, 5000) as Day;
-        let end = random::chance(self.rng, 0.5).then(|| start + random::between(self.rng, 1, 29) as Day);
+        let end =
+            random::chance(self.rng, 0.5).then(|| start + random::between(self.rng, 1, 29) as Day);
+        let sbi = *random::pick(self.rng, sector.codes);
         let v = Vestiging {
             company,
             name: &name,
-            sbi: *random::pick(self.rng, sector.codes),
+            sbi,
             rechtsvorm: "Eenmanszaak",
             start,
             end,
@@ -538,7 +590,10 @@ impl KvkGen<'_, '_> {
         let names: [(&str, &str); 2] = if self.clean {
             [("Bakkerij De Zon", "1071"), ("Café Zoë", "5630")]
         } else {
-            [("Bakkerij \"De Zon\"; Jansen\nvestiging 2", "1071"), ("Café Zoë", "5630")]
+            [
+                ("Bakkerij \"De Zon\"; Jansen\nvestiging 2", "1071"),
+                ("Café Zoë", "5630"),
+            ]
         };
         for (name, sbi) in names {
             let company = self.new_company();
@@ -665,7 +720,8 @@ impl KvkGen<'_, '_> {
         let mut registered = self.peil;
         for i in 0..branches {
             let site = if i == 0 { first_site } else { self.site() };
-            let mut start = self.peil - random::exponential(self.rng, mean_age).min(45.0 * 365.0) as Day;
+            let mut start =
+                self.peil - random::exponential(self.rng, mean_age).min(45.0 * 365.0) as Day;
             let closes = random::chance(self.rng, if hot { 0.30 } else { 0.10 });
             let end = if closes {
                 let recent = random::chance(self.rng, if hot { 0.6 } else { 0.25 });
@@ -691,20 +747,21 @@ impl KvkGen<'_, '_> {
                 end,
                 site,
             })?;
-            if let Some(end) = end {
-                if end < self.peil && random::chance(self.rng, 0.2) {
-                    // Reopened: same company, new establishment, same place.
-                    let reopened = (end + random::between(self.rng, 1, 90) as Day).min(self.peil);
-                    self.emit(&Vestiging {
-                        company,
-                        name: &name,
-                        sbi,
-                        rechtsvorm,
-                        start: reopened,
-                        end: None,
-                        site,
-                    })?;
-                }
+            if let Some(end) = end
+                && end < self.peil
+                && random::chance(self.rng, 0.2)
+            {
+                // Reopened: same company, new establishment, same place.
+                let reopened = (end + random::between(self.rng, 1, 90) as Day).min(self.peil);
+                self.emit(&Vestiging {
+                    company,
+                    name: &name,
+                    sbi,
+                    rechtsvorm,
+                    start: reopened,
+                    end: None,
+                    site,
+                })?;
             }
         }
         if holding {

@@ -19,7 +19,12 @@ use crate::world::World;
 use crate::writer::{CsvSink, CsvStyle, Encoding};
 use crate::{Ctx, SourcePlan, SynthError};
 
-const HEADER: [&str; 4] = ["adresseerbaarobject_id", "jaar", "verbruik_kwh", "aansluitingen"];
+const HEADER: [&str; 4] = [
+    "adresseerbaarobject_id",
+    "jaar",
+    "verbruik_kwh",
+    "aansluitingen",
+];
 
 static CORRUPTIONS: &[Corruption] = &[
     Corruption {
@@ -138,12 +143,22 @@ pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<SourcePlan, Synth
 
 /// `kwh` with a decimal comma (one decimal, or none now and then).
 fn kwh_text(rng: &mut Rand, kwh: f64, clean: bool) -> String {
-    let decimals = if !clean && random::chance(rng, 0.2) { 0 } else { 1 };
+    let decimals = if !clean && random::chance(rng, 0.2) {
+        0
+    } else {
+        1
+    };
     fmt::decimal(kwh.max(1.0), decimals, false)
 }
 
 /// An invalid row: a plausible address-year with one bad field.
-fn invalid(rng: &mut Rand, sink: &mut CsvSink, world: &World<'_>, c: Corruption, latest: i32) -> Result<(), SynthError> {
+fn invalid(
+    rng: &mut Rand,
+    sink: &mut CsvSink,
+    world: &World<'_>,
+    c: Corruption,
+    latest: i32,
+) -> Result<(), SynthError> {
     let a = world.any_address(rng);
     let mut row = [
         world.address_id(a),

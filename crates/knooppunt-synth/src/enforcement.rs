@@ -89,10 +89,18 @@ const SOORT_HOTSPOT: &[(&str, f64)] = &[
 
 fn outcomes(soort: &str) -> &'static [&'static str] {
     match soort {
-        BIBOB => &["Positief advies", "Negatief advies", "Advies met voorwaarden"],
+        BIBOB => &[
+            "Positief advies",
+            "Negatief advies",
+            "Advies met voorwaarden",
+        ],
         DWANGSOM => &["Dwangsom verbeurd", "Overtreding beëindigd", "Ingetrokken"],
         BOETE => &["Boete opgelegd", "Boete ingetrokken", "Bezwaar gegrond"],
-        _ => &["Pand gesloten", "Sluiting opgeheven", "Waarschuwing gegeven"],
+        _ => &[
+            "Pand gesloten",
+            "Sluiting opgeheven",
+            "Waarschuwing gegeven",
+        ],
     }
 }
 
@@ -115,8 +123,14 @@ pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<SourcePlan, Synth
     let mut sink = CsvSink::create(&path, style(ctx.clean), &HEADER)?;
     let mut inj = Injector::new(CORRUPTIONS, DEFAULT_RATE, ctx.clean);
     let peil = fmt::peildatum();
-    let date_style = if ctx.clean { DateStyle::Dmy } else { DateStyle::Ymd };
-    let total = (CASES_PER_YEAR_PER_SCALE * ctx.scale * 2.0).round().max(3.0) as u64;
+    let date_style = if ctx.clean {
+        DateStyle::Dmy
+    } else {
+        DateStyle::Ymd
+    };
+    let total = (CASES_PER_YEAR_PER_SCALE * ctx.scale * 2.0)
+        .round()
+        .max(3.0) as u64;
     let mut next_id = 0u64;
     let mut unlinked = 0u64;
     for k in 0..total {
@@ -127,7 +141,8 @@ pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<SourcePlan, Synth
         };
         let a = a.unwrap_or_else(|| world.any_address(&mut rng));
         let hot = world.is_hotspot(a);
-        let soort = random::weighted_value(&mut rng, if hot { SOORT_HOTSPOT } else { SOORT_ELSEWHERE });
+        let soort =
+            random::weighted_value(&mut rng, if hot { SOORT_HOTSPOT } else { SOORT_ELSEWHERE });
         let id = if random::chance(&mut rng, DANGLING_SHARE) {
             unlinked += 1;
             world.dangling_id(DANGLING_BASE + k)
@@ -137,11 +152,27 @@ pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<SourcePlan, Synth
         let row = case_row(&mut rng, &mut next_id, id, soort, peil, date_style);
         sink.row(&row)?;
         if let Some(c) = inj.draw(&mut rng) {
-            invalid(&mut rng, &mut sink, world, &mut next_id, c, peil, date_style)?;
+            invalid(
+                &mut rng,
+                &mut sink,
+                world,
+                &mut next_id,
+                c,
+                peil,
+                date_style,
+            )?;
         }
     }
     for c in inj.top_up() {
-        invalid(&mut rng, &mut sink, world, &mut next_id, c, peil, date_style)?;
+        invalid(
+            &mut rng,
+            &mut sink,
+            world,
+            &mut next_id,
+            c,
+            peil,
+            date_style,
+        )?;
     }
     let invalid = inj.tally();
     let rows = sink.finish()?;
@@ -154,11 +185,21 @@ pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<SourcePlan, Synth
 }
 
 /// A valid case row.
-fn case_row(rng: &mut Rand, next_id: &mut u64, id: String, soort: &str, peil: Day, style: DateStyle) -> [String; 6] {
+fn case_row(
+    rng: &mut Rand,
+    next_id: &mut u64,
+    id: String,
+    soort: &str,
+    peil: Day,
+    style: DateStyle,
+) -> [String; 6] {
     let start = peil - random::between(rng, 0, i64::from(HISTORY_DAYS) - 1) as Day;
     let end = start + random::between(rng, 14, 300) as Day;
     let (einde, uitkomst) = if end <= peil && random::chance(rng, 0.75) {
-        (fmt::date(end, style), (*random::pick(rng, outcomes(soort))).to_owned())
+        (
+            fmt::date(end, style),
+            (*random::pick(rng, outcomes(soort))).to_owned(),
+        )
     } else {
         (String::new(), "In behandeling".to_owned())
     };

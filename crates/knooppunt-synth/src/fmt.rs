@@ -30,9 +30,8 @@ pub(crate) fn peildatum() -> Day {
 
 /// Year, month and day of `d`.
 pub(crate) fn ymd(d: Day) -> (i32, u32, u32) {
-    NaiveDate::from_num_days_from_ce_opt(d).map_or((1, 1, 1), |date| {
-        (date.year(), date.month(), date.day())
-    })
+    NaiveDate::from_num_days_from_ce_opt(d)
+        .map_or((1, 1, 1), |date| (date.year(), date.month(), date.day()))
 }
 
 /// Year of `d`.
@@ -63,7 +62,7 @@ pub(crate) fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('.');
         }
         out.push(c);
@@ -159,7 +158,7 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), all.len());
-        assert_eq!(postcode(1234_000, false), "1234AA");
-        assert_eq!(postcode(1234_001, true), "1234 ab");
+        assert_eq!(postcode(1_234_000, false), "1234AA");
+        assert_eq!(postcode(1_234_001, true), "1234 ab");
     }
 }

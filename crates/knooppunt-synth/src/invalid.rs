@@ -122,7 +122,12 @@ impl Injector {
     pub(crate) fn tally(&self) -> BTreeMap<String, u64> {
         Rule::ALL
             .iter()
-            .map(|r| (r.code().to_owned(), self.counts.get(r).copied().unwrap_or(0)))
+            .map(|r| {
+                (
+                    r.code().to_owned(),
+                    self.counts.get(r).copied().unwrap_or(0),
+                )
+            })
             .collect()
     }
 
@@ -133,7 +138,13 @@ impl Injector {
 }
 
 /// Invalid dates: well-formed but non-existent days or months.
-pub(crate) const BAD_DATES: &[&str] = &["31-02-2023", "2023-13-01", "30-02-2025", "29-02-2025", "2024-00-10"];
+pub(crate) const BAD_DATES: &[&str] = &[
+    "31-02-2023",
+    "2023-13-01",
+    "30-02-2025",
+    "29-02-2025",
+    "2024-00-10",
+];
 
 /// Text that no number parser accepts.
 pub(crate) const BAD_NUMBERS: &[&str] = &["12,3,4", "abc", "12x", "1,2,3"];

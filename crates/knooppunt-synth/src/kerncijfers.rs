@@ -15,7 +15,11 @@ use crate::{Ctx, SourcePlan, SynthError};
 const HEADER: [&str; 4] = ["buurtcode", "inwoners", "huishoudens", "woningen"];
 
 /// Writes the key figures file.
-pub(crate) fn generate(ctx: &Ctx, world: &World<'_>, population: &Population) -> Result<SourcePlan, SynthError> {
+pub(crate) fn generate(
+    ctx: &Ctx,
+    world: &World<'_>,
+    population: &Population,
+) -> Result<SourcePlan, SynthError> {
     let path = ctx.out.join(Source::Kerncijfers.file_name());
     let mut sink = CsvSink::create(&path, CsvStyle::CLEAN, &HEADER)?;
     let mut woningen = vec![0u64; world.buurten.len()];

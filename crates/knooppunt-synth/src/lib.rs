@@ -149,7 +149,10 @@ fn validate(cfg: &SynthConfig) -> Result<(), SynthError> {
 
 /// Generates a complete export set into `cfg.out` and returns (and writes)
 /// its report. `progress` receives one line per finished file.
-pub fn generate(cfg: &SynthConfig, progress: &mut dyn FnMut(&str)) -> Result<SynthReport, SynthError> {
+pub fn generate(
+    cfg: &SynthConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<SynthReport, SynthError> {
     validate(cfg)?;
     std::fs::create_dir_all(&cfg.out).map_err(SynthError::io(&cfg.out))?;
     let index = BuurtIndex::from_path(&cfg.buurten)?;
@@ -162,14 +165,15 @@ pub fn generate(cfg: &SynthConfig, progress: &mut dyn FnMut(&str)) -> Result<Syn
         clean: cfg.clean,
     };
     let mut sources = BTreeMap::new();
-    let mut done = |source: Source, plan: SourcePlan, sources: &mut BTreeMap<String, SourcePlan>| {
-        let invalid: u64 = plan.invalid.values().sum();
-        progress(&format!(
-            "{}: {} rows ({} invalid, {} unlinked)",
-            plan.file, plan.rows, invalid, plan.unlinked
-        ));
-        sources.insert(source.name().to_owned(), plan);
-    };
+    let mut done =
+        |source: Source, plan: SourcePlan, sources: &mut BTreeMap<String, SourcePlan>| {
+            let invalid: u64 = plan.invalid.values().sum();
+            progress(&format!(
+                "{}: {} rows ({} invalid, {} unlinked)",
+                plan.file, plan.rows, invalid, plan.unlinked
+            ));
+            sources.insert(source.name().to_owned(), plan);
+        };
     done(
         Source::Buurten,
         SourcePlan {
@@ -181,15 +185,35 @@ pub fn generate(cfg: &SynthConfig, progress: &mut dyn FnMut(&str)) -> Result<Syn
         &mut sources,
     );
     let mut world = world::World::plan(&index, cfg.scale, cfg.seed)?;
-    done(Source::Bag, addresses::generate(&ctx, &mut world)?, &mut sources);
+    done(
+        Source::Bag,
+        addresses::generate(&ctx, &mut world)?,
+        &mut sources,
+    );
     let (brp, population) = persons::generate(&ctx, &world)?;
     done(Source::Brp, brp, &mut sources);
     let (kvk, companies) = businesses::generate(&ctx, &world)?;
     done(Source::Kvk, kvk, &mut sources);
-    done(Source::Meldingen, meldingen::generate(&ctx, &world)?, &mut sources);
-    done(Source::Energie, energy::generate(&ctx, &world)?, &mut sources);
-    done(Source::Vastgoed, property::generate(&ctx, &world, &companies)?, &mut sources);
-    done(Source::Handhaving, enforcement::generate(&ctx, &world)?, &mut sources);
+    done(
+        Source::Meldingen,
+        meldingen::generate(&ctx, &world)?,
+        &mut sources,
+    );
+    done(
+        Source::Energie,
+        energy::generate(&ctx, &world)?,
+        &mut sources,
+    );
+    done(
+        Source::Vastgoed,
+        property::generate(&ctx, &world, &companies)?,
+        &mut sources,
+    );
+    done(
+        Source::Handhaving,
+        enforcement::generate(&ctx, &world)?,
+        &mut sources,
+    );
     done(
         Source::Kerncijfers,
         kerncijfers::generate(&ctx, &world, &population)?,

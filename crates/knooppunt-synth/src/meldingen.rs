@@ -26,7 +26,16 @@ use crate::world::World;
 use crate::writer::{commit, temp_path};
 use crate::{Ctx, SourcePlan, SynthError};
 
-const HEADER: [&str; 8] = ["melding_id", "datum", "categorie", "toelichting", "x", "y", "lat", "lon"];
+const HEADER: [&str; 8] = [
+    "melding_id",
+    "datum",
+    "categorie",
+    "toelichting",
+    "x",
+    "y",
+    "lat",
+    "lon",
+];
 
 static CORRUPTIONS: &[Corruption] = &[
     Corruption {
@@ -70,8 +79,16 @@ const OTHER_CATEGORIES: &[(&str, f64)] = &[
 ];
 
 const PEOPLE: &[&str] = &[
-    "Pietersen", "de Wit", "Karim", "Sanne B.", "meneer Koster", "mevrouw Dijkstra", "Ruud", "de familie Yilmaz",
-    "Achmed", "Joke van Dam",
+    "Pietersen",
+    "de Wit",
+    "Karim",
+    "Sanne B.",
+    "meneer Koster",
+    "mevrouw Dijkstra",
+    "Ruud",
+    "de familie Yilmaz",
+    "Achmed",
+    "Joke van Dam",
 ];
 
 const TEXTS: &[(&str, &[&str])] = &[
@@ -148,7 +165,9 @@ pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<SourcePlan, Synth
     workbook.set_tempdir(&ctx.out).map_err(xlsx)?;
     let date_format = Format::new().set_num_format("dd-mm-yyyy");
     let (rows, unlinked) = {
-        let sheet = workbook.add_worksheet_with_constant_memory().map_err(xlsx)?;
+        let sheet = workbook
+            .add_worksheet_with_constant_memory()
+            .map_err(xlsx)?;
         sheet.set_name("Meldingen").map_err(xlsx)?;
         for (c, name) in HEADER.iter().enumerate() {
             sheet.write_string(0, c as u16, *name).map_err(xlsx)?;
@@ -171,7 +190,8 @@ pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<SourcePlan, Synth
             next_id: 0,
             unlinked: 0,
         };
-        let total = ((REPORTS_PER_YEAR_PER_SCALE * ctx.scale * 2.0).round() as u64).clamp(1, MAX_REPORTS);
+        let total =
+            ((REPORTS_PER_YEAR_PER_SCALE * ctx.scale * 2.0).round() as u64).clamp(1, MAX_REPORTS);
         let peil = fmt::peildatum();
         let days = HISTORY_DAYS as u64;
         let first = peil - HISTORY_DAYS + 1;
@@ -281,7 +301,12 @@ impl MeldingGen<'_, '_> {
         let (x, y, lat, lon) = match *location {
             Location::None => (Cell::Empty, Cell::Empty, Cell::Empty, Cell::Empty),
             Location::Rd(x, y) => (Cell::Number(x), Cell::Number(y), Cell::Empty, Cell::Empty),
-            Location::Wgs84(lat, lon) => (Cell::Empty, Cell::Empty, Cell::Number(lat), Cell::Number(lon)),
+            Location::Wgs84(lat, lon) => (
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Number(lat),
+                Cell::Number(lon),
+            ),
         };
         [
             Cell::Text(format!("M{id:08}")),
@@ -311,7 +336,8 @@ impl MeldingGen<'_, '_> {
                 Cell::Date(d) => {
                     let (y, m, dd) = fmt::ymd(*d);
                     let date = ExcelDateTime::from_ymd(y as u16, m as u8, dd as u8)?;
-                    self.sheet.write_datetime_with_format(row, c, &date, self.date_format)?;
+                    self.sheet
+                        .write_datetime_with_format(row, c, &date, self.date_format)?;
                 }
             }
         }
@@ -350,7 +376,8 @@ impl MeldingGen<'_, '_> {
     /// An invalid row: a fresh report with an RD location and one bad cell.
     fn invalid(&mut self, c: Corruption) -> Result<(), XlsxError> {
         let b = random::draw_cumulative(self.rng, &self.weights);
-        let day = fmt::peildatum() - random::between(self.rng, 0, i64::from(HISTORY_DAYS) - 1) as Day;
+        let day =
+            fmt::peildatum() - random::between(self.rng, 0, i64::from(HISTORY_DAYS) - 1) as Day;
         let location = match self.world.sample_in(self.rng, b, 100_000) {
             Some((x, y)) => Location::Rd(x, y),
             None => Location::Rd(self.world.bbox[0], self.world.bbox[1]),

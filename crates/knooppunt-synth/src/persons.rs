@@ -100,7 +100,10 @@ pub(crate) struct BsnGen {
 impl BsnGen {
     /// Starts at `990000000`.
     pub(crate) fn new() -> Self {
-        BsnGen { block: 99, offset: 0 }
+        BsnGen {
+            block: 99,
+            offset: 0,
+        }
     }
 
     /// The next BSN.
@@ -110,7 +113,9 @@ impl BsnGen {
                 self.block -= 1;
                 self.offset = 0;
                 if self.block < 10 {
-                    return Err(SynthError::config("scale too large: synthetic BSN range exhausted"));
+                    return Err(SynthError::config(
+                        "scale too large: synthetic BSN range exhausted",
+                    ));
                 }
             }
             let prefix = self.block * 1_000_000 + self.offset;
@@ -134,7 +139,10 @@ pub(crate) struct Population {
 }
 
 /// Writes the BRP file; returns its plan and the population per buurt.
-pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<(SourcePlan, Population), SynthError> {
+pub(crate) fn generate(
+    ctx: &Ctx,
+    world: &World<'_>,
+) -> Result<(SourcePlan, Population), SynthError> {
     let path = ctx.out.join(Source::Brp.file_name());
     let mut rng = random::stream(ctx.seed, random::streams::BRP);
     let mut sink = CsvSink::create(&path, CsvStyle::CLEAN, &HEADER)?;
@@ -179,10 +187,10 @@ pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<(SourcePlan, Popu
     }
     let mut huishoudens = vec![0u64; world.buurten.len()];
     for (a, n) in g.occupancy.iter().enumerate() {
-        if *n > 0 {
-            if let Some(b) = world.buurt_of(a as u32) {
-                huishoudens[b] += 1;
-            }
+        if *n > 0
+            && let Some(b) = world.buurt_of(a as u32)
+        {
+            huishoudens[b] += 1;
         }
     }
     let population = Population {
@@ -230,17 +238,25 @@ impl BrpGen<'_, '_> {
     /// Another residential address than `a` (or `a` when there is none).
     fn elsewhere(&mut self, a: u32) -> u32 {
         for _ in 0..4 {
-            if let Some(p) = self.world.any_residential(self.rng) {
-                if p != a {
-                    return p;
-                }
+            if let Some(p) = self.world.any_residential(self.rng)
+                && p != a
+            {
+                return p;
             }
         }
         a
     }
 
     /// Writes one valid registration, then maybe an invalid row.
-    fn reg(&mut self, bsn: &str, born: i32, a: u32, brief: bool, d_in: Day, d_out: Option<Day>) -> Result<(), SynthError> {
+    fn reg(
+        &mut self,
+        bsn: &str,
+        born: i32,
+        a: u32,
+        brief: bool,
+        d_in: Day,
+        d_out: Option<Day>,
+    ) -> Result<(), SynthError> {
         let d_in = d_in.min(self.peil);
         // An ended registration ends after it starts and by the peildatum;
         // one that cannot is still current.
@@ -267,7 +283,15 @@ impl BrpGen<'_, '_> {
         Ok(())
     }
 
-    fn row(&mut self, bsn: String, born: i32, id: String, brief: bool, d_in: Day, d_out: Option<Day>) -> [String; 6] {
+    fn row(
+        &mut self,
+        bsn: String,
+        born: i32,
+        id: String,
+        brief: bool,
+        d_in: Day,
+        d_out: Option<Day>,
+    ) -> [String; 6] {
         let style = if !self.clean && random::chance(self.rng, 0.03) {
             DateStyle::Ymd
         } else {
@@ -289,7 +313,8 @@ impl BrpGen<'_, '_> {
         let born = self.peil_year() - random::between(self.rng, 20, 70) as i32;
         let a = self.world.any_address(self.rng);
         let d_in = self.peil - random::between(self.rng, 100, 5000) as Day;
-        let d_out = random::chance(self.rng, 0.5).then(|| d_in + random::between(self.rng, 1, 99) as Day);
+        let d_out =
+            random::chance(self.rng, 0.5).then(|| d_in + random::between(self.rng, 1, 99) as Day);
         let mut row = self.row(bsn, born, self.world.address_id(a), false, d_in, d_out);
         c.apply(&mut row, self.rng);
         self.sink.row(&row)
@@ -309,7 +334,14 @@ impl BrpGen<'_, '_> {
         } else {
             let h = random::weighted_value(
                 self.rng,
-                &[(1i64, 0.37), (2, 0.32), (3, 0.13), (4, 0.12), (5, 0.045), (6, 0.015)],
+                &[
+                    (1i64, 0.37),
+                    (2, 0.32),
+                    (3, 0.13),
+                    (4, 0.12),
+                    (5, 0.045),
+                    (6, 0.015),
+                ],
             );
             // Keep ordinary households clear of the overcrowding rule.
             if h >= 4 && opp < 12 * h { 3 } else { h }
@@ -341,7 +373,14 @@ impl BrpGen<'_, '_> {
     }
 
     /// One or two earlier (long) registrations elsewhere, ending on `until`.
-    fn earlier(&mut self, bsn: &str, born: i32, birth: Day, a: u32, until: Day) -> Result<(), SynthError> {
+    fn earlier(
+        &mut self,
+        bsn: &str,
+        born: i32,
+        birth: Day,
+        a: u32,
+        until: Day,
+    ) -> Result<(), SynthError> {
         let adult = birth + 18 * 365;
         let mut spans: Vec<(u32, Day, Day)> = Vec::new();
         let mut end = until;
@@ -368,7 +407,8 @@ impl BrpGen<'_, '_> {
         let start = self.peil - random::between(self.rng, 800, 9000) as Day;
         let end = (start + random::between(self.rng, 365, 3650) as Day).min(self.peil - 1);
         let latest_birth_year = fmt::year(start) - 18;
-        let born = (self.peil_year() - random::between(self.rng, 25, 80) as i32).min(latest_birth_year);
+        let born =
+            (self.peil_year() - random::between(self.rng, 25, 80) as i32).min(latest_birth_year);
         let bsn = self.bsn.next_bsn()?;
         self.reg(&bsn, born, a, false, start, Some(end))
     }

@@ -93,13 +93,27 @@ fn style(clean: bool) -> CsvStyle {
 }
 
 /// Writes the sales file.
-pub(crate) fn generate(ctx: &Ctx, world: &World<'_>, companies: &Companies) -> Result<SourcePlan, SynthError> {
+pub(crate) fn generate(
+    ctx: &Ctx,
+    world: &World<'_>,
+    companies: &Companies,
+) -> Result<SourcePlan, SynthError> {
     let path = ctx.out.join(Source::Vastgoed.file_name());
     let mut rng = random::stream(ctx.seed, random::streams::VASTGOED);
     let mut sink = CsvSink::create(&path, style(ctx.clean), &HEADER)?;
     let mut inj = Injector::new(CORRUPTIONS, DEFAULT_RATE, ctx.clean);
-    let young: Vec<Holding> = companies.holdings.iter().copied().filter(|h| h.young).collect();
-    let old: Vec<Holding> = companies.holdings.iter().copied().filter(|h| !h.young).collect();
+    let young: Vec<Holding> = companies
+        .holdings
+        .iter()
+        .copied()
+        .filter(|h| h.young)
+        .collect();
+    let old: Vec<Holding> = companies
+        .holdings
+        .iter()
+        .copied()
+        .filter(|h| !h.young)
+        .collect();
     let mut g = SaleGen {
         rng: &mut rng,
         sink: &mut sink,
@@ -158,9 +172,15 @@ impl SaleGen<'_, '_> {
     /// The market price of address `a` on `day`, with noise.
     fn price(&mut self, a: u32, day: Day) -> f64 {
         let addr = self.world.addrs[a as usize];
-        let per_m2 = self.world.buurt_of(a).map_or(3500.0, |b| self.world.buurten[b].price_m2);
+        let per_m2 = self
+            .world
+            .buurt_of(a)
+            .map_or(3500.0, |b| self.world.buurten[b].price_m2);
         let years = f64::from(day - self.first_day()) / 365.0;
-        let price = f64::from(addr.oppervlakte) * per_m2 * (1.0 + 0.05 * years) * random::uniform(self.rng, 0.93, 1.07);
+        let price = f64::from(addr.oppervlakte)
+            * per_m2
+            * (1.0 + 0.05 * years)
+            * random::uniform(self.rng, 0.93, 1.07);
         price.max(50_000.0)
     }
 
@@ -190,11 +210,14 @@ impl SaleGen<'_, '_> {
         kvk_number(EXTERNAL_COMPANIES + k)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn row(&mut self, id: String, day: Day, price: f64, koper: &str, kvk: String) -> [String; 6] {
         let t = self.next_id;
         self.next_id += 1;
-        let style = if self.clean { DateStyle::Dmy } else { DateStyle::Ymd };
+        let style = if self.clean {
+            DateStyle::Dmy
+        } else {
+            DateStyle::Ymd
+        };
         [
             format!("T{t:09}"),
             id,
@@ -206,7 +229,14 @@ impl SaleGen<'_, '_> {
     }
 
     /// Writes one valid sale of `a`, then maybe an invalid row.
-    fn emit(&mut self, a: u32, day: Day, price: f64, koper: &str, kvk: String) -> Result<(), SynthError> {
+    fn emit(
+        &mut self,
+        a: u32,
+        day: Day,
+        price: f64,
+        koper: &str,
+        kvk: String,
+    ) -> Result<(), SynthError> {
         debug_assert!(day <= self.peil && day >= self.first_day());
         let id = if random::chance(self.rng, DANGLING_SHARE) {
             self.unlinked += 1;

@@ -53,7 +53,11 @@ pub(crate) fn between(rng: &mut Rand, lo: i64, hi: i64) -> i64 {
 
 /// Uniform index in `0..len` (`0` when `len` is 0).
 pub(crate) fn index(rng: &mut Rand, len: usize) -> usize {
-    if len == 0 { 0 } else { rng.random_range(0..len) }
+    if len == 0 {
+        0
+    } else {
+        rng.random_range(0..len)
+    }
 }
 
 /// Uniform float in `[lo, hi)`.
@@ -117,7 +121,8 @@ pub(crate) fn cumulative(weights: impl IntoIterator<Item = f64>) -> Vec<f64> {
 pub(crate) fn draw_cumulative(rng: &mut Rand, cum: &[f64]) -> usize {
     let total = cum.last().copied().unwrap_or(0.0);
     let u = unit(rng) * total;
-    cum.partition_point(|c| *c <= u).min(cum.len().saturating_sub(1))
+    cum.partition_point(|c| *c <= u)
+        .min(cum.len().saturating_sub(1))
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use knooppunt_core::{Source, bsn_passes_eleven_check};
 
 use super::*;
 
+mod validate;
+
 fn sample_buurten() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample-data/buurten_almere_2024.geojson")
 }
@@ -90,7 +92,10 @@ fn same_seed_gives_identical_bytes() {
     let (a, ra) = run(0.01, 42, false);
     let (b, rb) = run(0.01, 42, false);
     assert_eq!(ra, rb);
-    let mut names: Vec<String> = Source::ALL.iter().map(|s| s.file_name().to_owned()).collect();
+    let mut names: Vec<String> = Source::ALL
+        .iter()
+        .map(|s| s.file_name().to_owned())
+        .collect();
     names.push(REPORT_FILE.to_owned());
     for name in names {
         let x = std::fs::read(a.path().join(&name)).expect("read a");
@@ -130,7 +135,15 @@ fn report_counts_match_the_files_and_quirks_are_present() {
 
     // Every rule of every source is planted at least once.
     for (name, rules) in [
-        ("bag", &["missing_required", "invalid_number", "invalid_code", "invalid_value"][..]),
+        (
+            "bag",
+            &[
+                "missing_required",
+                "invalid_number",
+                "invalid_code",
+                "invalid_value",
+            ][..],
+        ),
         (
             "brp",
             &[
@@ -142,14 +155,42 @@ fn report_counts_match_the_files_and_quirks_are_present() {
                 "invalid_value",
             ][..],
         ),
-        ("kvk", &["missing_required", "invalid_date", "invalid_number", "invalid_code"][..]),
-        ("meldingen", &["missing_required", "invalid_date", "invalid_number"][..]),
-        ("energie", &["missing_required", "invalid_number", "invalid_code"][..]),
+        (
+            "kvk",
+            &[
+                "missing_required",
+                "invalid_date",
+                "invalid_number",
+                "invalid_code",
+            ][..],
+        ),
+        (
+            "meldingen",
+            &["missing_required", "invalid_date", "invalid_number"][..],
+        ),
+        (
+            "energie",
+            &["missing_required", "invalid_number", "invalid_code"][..],
+        ),
         (
             "vastgoed",
-            &["missing_required", "invalid_date", "invalid_number", "invalid_code", "invalid_value"][..],
+            &[
+                "missing_required",
+                "invalid_date",
+                "invalid_number",
+                "invalid_code",
+                "invalid_value",
+            ][..],
         ),
-        ("handhaving", &["missing_required", "invalid_date", "invalid_code", "invalid_value"][..]),
+        (
+            "handhaving",
+            &[
+                "missing_required",
+                "invalid_date",
+                "invalid_code",
+                "invalid_value",
+            ][..],
+        ),
     ] {
         for rule in rules {
             assert!(report.sources[name].invalid[*rule] >= 1, "{name} {rule}");
@@ -160,7 +201,11 @@ fn report_counts_match_the_files_and_quirks_are_present() {
     let kvk = Table::read(&dir.path().join(Source::Kvk.file_name()));
     let name = kvk.col("handelsnaam");
     assert!(kvk.records.iter().any(|r| &r[name] == "Café Zoë"));
-    assert!(kvk.records.iter().any(|r| r[name].contains(';') && r[name].contains('\n')));
+    assert!(
+        kvk.records
+            .iter()
+            .any(|r| r[name].contains(';') && r[name].contains('\n'))
+    );
     assert!(kvk.header.contains(&"postcode".to_owned()));
     let bag_text = std::fs::read(dir.path().join(Source::Bag.file_name())).expect("bag");
     assert!(String::from_utf8_lossy(&bag_text).contains("Curaçaostraat"));
@@ -185,20 +230,53 @@ fn report_counts_match_the_files_and_quirks_are_present() {
 #[test]
 fn clean_mode_is_clean_and_unlinked_counts_are_exact() {
     let (dir, report) = run(0.02, 11, true);
+    check_clean(dir.path(), &report);
+}
+
+/// The clean and invalid-count checks on a larger set: `SYNTH_SCALE=0.5
+/// cargo test -p knooppunt-synth -- --ignored checks_at_scale`.
+#[test]
+#[ignore = "slow: larger set"]
+fn checks_at_scale() {
+    let scale = std::env::var("SYNTH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.5);
+    let (dir, report) = run(scale, 3, true);
+    check_clean(dir.path(), &report);
+    drop(dir);
+    let (dir, report) = run(scale, 4, false);
+    check_invalid(dir.path(), &report);
+}
+
+/// Clean-mode properties, and every unlinked count recomputed the way an
+/// ingest links: point-in-polygon, identificatie lookup, address key.
+fn check_clean(dir: &Path, report: &SynthReport) {
     assert!(report.clean);
     for (name, plan) in &report.sources {
         assert_eq!(plan.invalid.values().sum::<u64>(), 0, "{name}");
     }
     for source in CSV_SOURCES {
-        let table = Table::read(&dir.path().join(source.file_name()));
-        assert!(!table.bom && !table.windows_1252 && !table.crlf, "{source:?}");
-        assert_eq!(table.records.len() as u64, report.sources[source.name()].rows);
+        let table = Table::read(&dir.join(source.file_name()));
+        assert!(
+            !table.bom && !table.windows_1252 && !table.crlf,
+            "{source:?}"
+        );
+        assert_eq!(
+            table.records.len() as u64,
+            report.sources[source.name()].rows
+        );
     }
-    let index = BuurtIndex::from_path(&dir.path().join(Source::Buurten.file_name())).expect("buurten");
-    let number = |s: &str| s.replace('.', "").replace(',', ".").parse::<f64>().expect("number");
+    let index = BuurtIndex::from_path(&dir.join(Source::Buurten.file_name())).expect("buurten");
+    let number = |s: &str| {
+        s.replace('.', "")
+            .replace(',', ".")
+            .parse::<f64>()
+            .expect("number")
+    };
 
     // BAG: unlinked = points outside every buurt; collect ids and address keys.
-    let bag = Table::read(&dir.path().join(Source::Bag.file_name()));
+    let bag = Table::read(&dir.join(Source::Bag.file_name()));
     let (id, x, y) = (bag.col("identificatie"), bag.col("x"), bag.col("y"));
     let (pc, nr, letter, toev) = (
         bag.col("postcode"),
@@ -211,7 +289,12 @@ fn clean_mode_is_clean_and_unlinked_counts_are_exact() {
     let mut outside = 0;
     for r in &bag.records {
         assert!(ids.insert(r[id].to_owned()), "duplicate identificatie");
-        let key = (r[pc].to_owned(), r[nr].to_owned(), r[letter].to_owned(), r[toev].to_owned());
+        let key = (
+            r[pc].to_owned(),
+            r[nr].to_owned(),
+            r[letter].to_owned(),
+            r[toev].to_owned(),
+        );
         assert!(keys.insert(key), "duplicate address");
         if index.locate(number(&r[x]), number(&r[y])).is_none() {
             outside += 1;
@@ -227,14 +310,22 @@ fn clean_mode_is_clean_and_unlinked_counts_are_exact() {
         (Source::Vastgoed, "adresseerbaarobject_id"),
         (Source::Handhaving, "adresseerbaarobject_id"),
     ] {
-        let table = Table::read(&dir.path().join(source.file_name()));
+        let table = Table::read(&dir.join(source.file_name()));
         let c = table.col(column);
-        let dangling = table.records.iter().filter(|r| !ids.contains(&r[c])).count() as u64;
-        assert_eq!(dangling, report.sources[source.name()].unlinked, "{source:?}");
+        let dangling = table
+            .records
+            .iter()
+            .filter(|r| !ids.contains(&r[c]))
+            .count() as u64;
+        assert_eq!(
+            dangling,
+            report.sources[source.name()].unlinked,
+            "{source:?}"
+        );
     }
 
     // KvK links on the address key.
-    let kvk = Table::read(&dir.path().join(Source::Kvk.file_name()));
+    let kvk = Table::read(&dir.join(Source::Kvk.file_name()));
     let (kpc, knr, kl, kt) = (
         kvk.col("postcode"),
         kvk.col("huisnummer"),
@@ -245,7 +336,12 @@ fn clean_mode_is_clean_and_unlinked_counts_are_exact() {
         .records
         .iter()
         .filter(|r| {
-            let key = (r[kpc].to_owned(), r[knr].to_owned(), r[kl].to_owned(), r[kt].to_owned());
+            let key = (
+                r[kpc].to_owned(),
+                r[knr].to_owned(),
+                r[kl].to_owned(),
+                r[kt].to_owned(),
+            );
             !keys.contains(&key)
         })
         .count() as u64;
@@ -253,7 +349,7 @@ fn clean_mode_is_clean_and_unlinked_counts_are_exact() {
     assert!(unmatched > 0);
 
     // Meldingen link by their own coordinates.
-    let rows = sheet_rows(&dir.path().join(Source::Meldingen.file_name()));
+    let rows = sheet_rows(&dir.join(Source::Meldingen.file_name()));
     let float = |d: &Data| match d {
         Data::Float(v) => Some(*v),
         Data::Int(v) => Some(*v as f64),
@@ -280,21 +376,30 @@ fn clean_mode_is_clean_and_unlinked_counts_are_exact() {
     assert_eq!(report.peildatum, "2026-09-30");
 
     // Every BSN passes the 11-check; no date lies after the peildatum.
-    let brp = Table::read(&dir.path().join(Source::Brp.file_name()));
+    let brp = Table::read(&dir.join(Source::Brp.file_name()));
     let bsn = brp.col("bsn");
     assert!(brp.records.iter().all(|r| bsn_passes_eleven_check(&r[bsn])));
     let peil = fmt::peildatum();
     let parse = |s: &str| -> Option<fmt::Day> {
         let p: Vec<&str> = s.split('-').collect();
-        (p.len() == 3).then(|| fmt::day(p[2].parse().expect("y"), p[1].parse().expect("m"), p[0].parse().expect("d")))
+        (p.len() == 3).then(|| {
+            fmt::day(
+                p[2].parse().expect("y"),
+                p[1].parse().expect("m"),
+                p[0].parse().expect("d"),
+            )
+        })
     };
     for (source, cols) in [
-        (Source::Brp, &["datum_inschrijving", "datum_uitschrijving"][..]),
+        (
+            Source::Brp,
+            &["datum_inschrijving", "datum_uitschrijving"][..],
+        ),
         (Source::Kvk, &["datum_inschrijving", "datum_opheffing"][..]),
         (Source::Vastgoed, &["transactiedatum"][..]),
         (Source::Handhaving, &["datum_start", "datum_einde"][..]),
     ] {
-        let table = Table::read(&dir.path().join(source.file_name()));
+        let table = Table::read(&dir.join(source.file_name()));
         for c in cols {
             let c = table.col(c);
             for r in &table.records {
@@ -304,6 +409,60 @@ fn clean_mode_is_clean_and_unlinked_counts_are_exact() {
             }
         }
     }
+}
+
+#[test]
+fn invalid_counts_match_an_independent_validator() {
+    let (dir, report) = run(0.05, 9, false);
+    check_invalid(dir.path(), &report);
+}
+
+/// Re-validates every file with `validate` and compares the per-rule
+/// counts with the report; also asserts no row breaks two rules.
+fn check_invalid(dir: &Path, report: &SynthReport) {
+    for source in [
+        Source::Bag,
+        Source::Brp,
+        Source::Kvk,
+        Source::Energie,
+        Source::Vastgoed,
+        Source::Handhaving,
+    ] {
+        let table = Table::read(&dir.join(source.file_name()));
+        let spec = validate::spec(source);
+        let columns: Vec<usize> = spec.iter().map(|(name, _, _)| table.col(name)).collect();
+        let counted = validate::tally(table.records.iter().map(|r| {
+            spec.iter()
+                .zip(&columns)
+                .map(|((_, kind, required), c)| validate::check(&r[*c], *kind, *required))
+                .collect()
+        }));
+        assert_eq!(counted, report.sources[source.name()].invalid, "{source:?}");
+    }
+    let rows = sheet_rows(&dir.join(Source::Meldingen.file_name()));
+    let counted = validate::tally(rows.iter().map(|r| {
+        let text = |d: &Data| match d {
+            Data::String(s) if !s.is_empty() => None,
+            Data::Empty => Some(knooppunt_core::Rule::MissingRequired),
+            _ => Some(knooppunt_core::Rule::InvalidValue),
+        };
+        let datum = match &r[1] {
+            Data::DateTime(_) => None,
+            Data::String(s) if validate::date(s) => None,
+            Data::Empty => Some(knooppunt_core::Rule::MissingRequired),
+            _ => Some(knooppunt_core::Rule::InvalidDate),
+        };
+        let mut out = vec![text(&r[0]), datum, text(&r[2])];
+        for d in &r[4..8] {
+            out.push(match d {
+                Data::Float(_) | Data::Int(_) | Data::Empty => None,
+                Data::String(s) if validate::dutch_decimal(s) => None,
+                _ => Some(knooppunt_core::Rule::InvalidNumber),
+            });
+        }
+        out
+    }));
+    assert_eq!(counted, report.sources["meldingen"].invalid);
 }
 
 #[test]
@@ -352,7 +511,10 @@ fn bad_config_is_refused() {
         buurten: dir.path().join("nope.geojson"),
         ..cfg
     };
-    assert!(matches!(generate(&missing, &mut |_| {}), Err(SynthError::Geo(_))));
+    assert!(matches!(
+        generate(&missing, &mut |_| {}),
+        Err(SynthError::Geo(_))
+    ));
 }
 
 /// Timing at scale 1: `cargo test -p knooppunt-synth -- --ignored --nocapture`;
@@ -376,7 +538,13 @@ fn time_scale_one() {
         buurten: sample_buurten(),
     };
     let started = std::time::Instant::now();
-    let report = generate(&cfg, &mut |line| eprintln!("{:>7.1}s {line}", started.elapsed().as_secs_f64()))
-        .expect("generate");
-    eprintln!("scale {scale}: {:.1}s, hotspots {:?}", started.elapsed().as_secs_f64(), report.hotspots);
+    let report = generate(&cfg, &mut |line| {
+        eprintln!("{:>7.1}s {line}", started.elapsed().as_secs_f64())
+    })
+    .expect("generate");
+    eprintln!(
+        "scale {scale}: {:.1}s, hotspots {:?}",
+        started.elapsed().as_secs_f64(),
+        report.hotspots
+    );
 }

@@ -129,9 +129,15 @@ fn gm_digits(gemeentecode: &str) -> String {
 
 /// Whether `(x, y)` and four points `MARGIN` away lie inside `geometry`.
 fn inside_with_margin(geometry: &geo::MultiPolygon<f64>, x: f64, y: f64) -> bool {
-    [(0.0, 0.0), (MARGIN, 0.0), (-MARGIN, 0.0), (0.0, MARGIN), (0.0, -MARGIN)]
-        .iter()
-        .all(|(dx, dy)| geometry.contains(&Point::new(x + dx, y + dy)))
+    [
+        (0.0, 0.0),
+        (MARGIN, 0.0),
+        (-MARGIN, 0.0),
+        (0.0, MARGIN),
+        (0.0, -MARGIN),
+    ]
+    .iter()
+    .all(|(dx, dy)| geometry.contains(&Point::new(x + dx, y + dy)))
 }
 
 /// Rounds to millimetres, as the exports write coordinates.
@@ -149,7 +155,12 @@ impl<'a> World<'a> {
         }
         let mut buurten = Vec::with_capacity(polygons.len());
         let mut weights = Vec::with_capacity(polygons.len());
-        let mut bbox = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        let mut bbox = [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ];
         for b in polygons {
             let kind = random::weighted_value(
                 &mut rng,
@@ -174,7 +185,9 @@ impl<'a> World<'a> {
                 BuurtKind::Mixed => 0.9,
                 BuurtKind::Business => 0.35,
             };
-            weights.push(b.area_m2.max(0.0).powf(0.6) * kind_factor * random::uniform(&mut rng, 0.5, 1.5));
+            weights.push(
+                b.area_m2.max(0.0).powf(0.6) * kind_factor * random::uniform(&mut rng, 0.5, 1.5),
+            );
             buurten.push(BuurtInfo {
                 kind,
                 hotspot: false,
@@ -226,7 +239,9 @@ impl<'a> World<'a> {
         sorted.sort_unstable();
         let median = sorted[sorted.len() / 2].max(1);
         let mut candidates: Vec<usize> = (0..self.buurten.len())
-            .filter(|&i| self.buurten[i].kind != BuurtKind::Business && self.buurten[i].target >= median)
+            .filter(|&i| {
+                self.buurten[i].kind != BuurtKind::Business && self.buurten[i].target >= median
+            })
             .collect();
         for i in (1..candidates.len()).rev() {
             let j = random::index(rng, i + 1);
@@ -288,7 +303,11 @@ impl<'a> World<'a> {
     /// A well-formed identificatie that no generated address has
     /// (sequence numbers from 9,000,000,000 up; `k` distinguishes them).
     pub(crate) fn dangling_id(&self, k: u64) -> String {
-        format!("{}01{:010}", self.default_gm, 9_000_000_000 + k % 1_000_000_000)
+        format!(
+            "{}01{:010}",
+            self.default_gm,
+            9_000_000_000 + k % 1_000_000_000
+        )
     }
 
     /// Whether address `a` lies in a hotspot buurt.
@@ -327,7 +346,12 @@ impl<'a> World<'a> {
 
     /// An address in buurt `b` that is (`residential`) or is not a dwelling,
     /// if a few tries find one.
-    pub(crate) fn address_in_with(&self, rng: &mut Rand, b: usize, residential: bool) -> Option<u32> {
+    pub(crate) fn address_in_with(
+        &self,
+        rng: &mut Rand,
+        b: usize,
+        residential: bool,
+    ) -> Option<u32> {
         (0..40)
             .filter_map(|_| self.address_in(rng, b))
             .find(|&a| self.addrs[a as usize].residential() == residential)
@@ -362,7 +386,10 @@ fn allocate(total: u64, weights: &[f64]) -> Vec<u32> {
     for &i in order.iter().take(total.saturating_sub(assigned) as usize) {
         counts[i] += 1;
     }
-    counts.into_iter().map(|c| c.min(u64::from(u32::MAX)) as u32).collect()
+    counts
+        .into_iter()
+        .map(|c| c.min(u64::from(u32::MAX)) as u32)
+        .collect()
 }
 
 #[cfg(test)]

@@ -139,7 +139,11 @@ pub(crate) struct CsvSink {
 
 impl CsvSink {
     /// Starts `path` (under its temporary name) with `header`.
-    pub(crate) fn create(path: &Path, style: CsvStyle, header: &[&str]) -> Result<Self, SynthError> {
+    pub(crate) fn create(
+        path: &Path,
+        style: CsvStyle,
+        header: &[&str],
+    ) -> Result<Self, SynthError> {
         let tmp = temp_path(path);
         let file = File::create(&tmp).map_err(SynthError::io(&tmp))?;
         let mut out = BufWriter::with_capacity(1 << 16, file);
@@ -176,19 +180,23 @@ impl CsvSink {
                 }
             })
             .collect();
-        sink.writer.write_record(&names).map_err(|source| SynthError::Csv {
-            path: sink.path.clone(),
-            source,
-        })?;
+        sink.writer
+            .write_record(&names)
+            .map_err(|source| SynthError::Csv {
+                path: sink.path.clone(),
+                source,
+            })?;
         Ok(sink)
     }
 
     /// Writes one data row.
     pub(crate) fn row<S: AsRef<[u8]>>(&mut self, fields: &[S]) -> Result<(), SynthError> {
-        self.writer.write_record(fields).map_err(|source| SynthError::Csv {
-            path: self.path.clone(),
-            source,
-        })?;
+        self.writer
+            .write_record(fields)
+            .map_err(|source| SynthError::Csv {
+                path: self.path.clone(),
+                source,
+            })?;
         self.rows += 1;
         Ok(())
     }
@@ -226,7 +234,8 @@ mod tests {
             messy_header: true,
         };
         let mut sink = CsvSink::create(&path, style, &["postcode", "naam"]).expect("create");
-        sink.row(&["1234AB", "Café \"Zoë\"; Jansen\nvestiging 2"]).expect("row");
+        sink.row(&["1234AB", "Café \"Zoë\"; Jansen\nvestiging 2"])
+            .expect("row");
         assert_eq!(sink.finish().expect("finish"), 1);
         let bytes = std::fs::read(&path).expect("read");
         let expected: &[u8] =
@@ -244,8 +253,13 @@ mod tests {
             ..CsvStyle::CLEAN
         };
         let mut sink = CsvSink::create(&path, style, &["naam"]).expect("create");
-        let result = sink.row(&["Yılmaz"]).and_then(|()| sink.finish().map(|_| ()));
-        assert!(matches!(result, Err(SynthError::Csv { .. }) | Err(SynthError::Io { .. })));
+        let result = sink
+            .row(&["Yılmaz"])
+            .and_then(|()| sink.finish().map(|_| ()));
+        assert!(matches!(
+            result,
+            Err(SynthError::Csv { .. }) | Err(SynthError::Io { .. })
+        ));
     }
 
     #[test]
