@@ -484,7 +484,9 @@ impl KvkGen<'_, '_> {
 
     /// A site for a regular establishment.
     fn site(&mut self) -> Site {
-        if random::chance(self.rng, 0.01) {
+        // The first establishment is always unlinked, so even tiny sets
+        // have one.
+        if self.unlinked == 0 || random::chance(self.rng, 0.01) {
             let a = self.world.any_address(self.rng);
             return Site::Unknown {
                 postcode: self.world.addrs[a as usize].postcode,
@@ -551,7 +553,13 @@ impl KvkGen<'_, '_> {
     /// Writes a valid establishment, then maybe an invalid row.
     fn emit(&mut self, v: &Vestiging<'_>) -> Result<(), SynthError> {
         debug_assert!(v.start <= self.peil && v.end.is_none_or(|e| e > v.start && e <= self.peil));
-        if matches!(v.site, Site::Unknown { .. }) {
+        // Unknown addresses do not link; addresses outside every buurt link
+        // to BAG but not to a buurt. Both end up in buurt onbekend.
+        let unlinked = match v.site {
+            Site::Unknown { .. } => true,
+            Site::Address(a) => self.world.buurt_of(a).is_none(),
+        };
+        if unlinked {
             self.unlinked += 1;
         }
         let row = self.row(v);

@@ -87,7 +87,10 @@ pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<SourcePlan, Synth
         }
         let addr = world.addrs[a as usize];
         let hot = world.is_hotspot(a);
-        let linked = !random::chance(&mut rng, DANGLING_SHARE);
+        // The first series is always unlinked, so even tiny sets have one.
+        let linked = unlinked > 0 && !random::chance(&mut rng, DANGLING_SHARE);
+        // An address outside every buurt is in BAG but in no buurt: unlinked too.
+        let in_buurt = linked && world.buurt_of(a).is_some();
         let id = if linked {
             world.address_id(a)
         } else {
@@ -113,7 +116,7 @@ pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<SourcePlan, Synth
             (latest, base * factor),
         ];
         for (jaar, kwh) in years {
-            if !linked {
+            if !in_buurt {
                 unlinked += 1;
             }
             let row = [

@@ -143,10 +143,15 @@ pub(crate) fn generate(ctx: &Ctx, world: &World<'_>) -> Result<SourcePlan, Synth
         let hot = world.is_hotspot(a);
         let soort =
             random::weighted_value(&mut rng, if hot { SOORT_HOTSPOT } else { SOORT_ELSEWHERE });
-        let id = if random::chance(&mut rng, DANGLING_SHARE) {
+        // The first case is always unlinked, so even tiny sets have one.
+        let id = if unlinked == 0 || random::chance(&mut rng, DANGLING_SHARE) {
             unlinked += 1;
             world.dangling_id(DANGLING_BASE + k)
         } else {
+            // An address outside every buurt is in BAG but in no buurt.
+            if world.buurt_of(a).is_none() {
+                unlinked += 1;
+            }
             world.address_id(a)
         };
         let row = case_row(&mut rng, &mut next_id, id, soort, peil, date_style);

@@ -35,9 +35,14 @@
 //!   BAG points outside every buurt; BRP, energie, vastgoed and handhaving
 //!   rows whose `adresseerbaarobject_id` is well-formed but not in BAG
 //!   (nothing ever references an invalid BAG row); KvK rows whose postcode
-//!   exists but whose house number does not; meldingen without a location
+//!   exists but whose house number does not; rows of any of these sources
+//!   at a BAG address outside every buurt (linked to the address, but to
+//!   buurt `onbekend`); meldingen without a location
 //!   or outside every buurt. Generated points keep a metre from every buurt
 //!   boundary, so rounding and coordinate conversion cannot move them.
+//!   Every linked source has at least one unlinked row, and (unless clean)
+//!   every rule that applies to a source is planted at least once, even
+//!   at scale 0.001.
 //! - **Peildatum**: every date is on or before 2026-09-30
 //!   ([`SynthReport::peildatum`]), and that day always has a report.
 //! - **Clean mode** (`clean = true`): UTF-8 without BOM, `\n`, plain

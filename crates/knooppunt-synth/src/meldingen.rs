@@ -349,7 +349,9 @@ impl MeldingGen<'_, '_> {
         let b = random::draw_cumulative(self.rng, &self.weights);
         let hot = self.world.buurten[b].hotspot;
         let category = self.category(hot, day);
-        let location = if random::chance(self.rng, 0.01) {
+        // The first report never has a location, so even tiny sets have an
+        // unlinked one.
+        let location = if self.unlinked == 0 || random::chance(self.rng, 0.01) {
             Location::None
         } else if random::chance(self.rng, 0.003) {
             let (x, y) = self.world.sample_outside(self.rng);

@@ -261,7 +261,8 @@ impl BrpGen<'_, '_> {
         // An ended registration ends after it starts and by the peildatum;
         // one that cannot is still current.
         let d_out = d_out.map(|d| d.min(self.peil)).filter(|d| *d > d_in);
-        let id = if random::chance(self.rng, DANGLING_SHARE) {
+        // The first registration is always unlinked, so even tiny sets have one.
+        let id = if self.unlinked == 0 || random::chance(self.rng, DANGLING_SHARE) {
             self.unlinked += 1;
             self.dangling += 1;
             self.world.dangling_id(self.dangling)
@@ -272,6 +273,11 @@ impl BrpGen<'_, '_> {
                 if let Some(b) = self.world.buurt_of(a) {
                     self.inwoners[b] += 1;
                 }
+            }
+            // An address outside every buurt links to BAG but not to a buurt:
+            // ingest counts the row as unlinked (buurt onbekend).
+            if self.world.buurt_of(a).is_none() {
+                self.unlinked += 1;
             }
             self.world.address_id(a)
         };

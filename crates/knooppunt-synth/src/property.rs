@@ -238,11 +238,16 @@ impl SaleGen<'_, '_> {
         kvk: String,
     ) -> Result<(), SynthError> {
         debug_assert!(day <= self.peil && day >= self.first_day());
-        let id = if random::chance(self.rng, DANGLING_SHARE) {
+        // The first sale is always unlinked, so even tiny sets have one.
+        let id = if self.unlinked == 0 || random::chance(self.rng, DANGLING_SHARE) {
             self.unlinked += 1;
             self.dangling += 1;
             self.world.dangling_id(DANGLING_BASE + self.dangling)
         } else {
+            // An address outside every buurt is in BAG but in no buurt.
+            if self.world.buurt_of(a).is_none() {
+                self.unlinked += 1;
+            }
             self.world.address_id(a)
         };
         let row = self.row(id, day, price, koper, kvk);
