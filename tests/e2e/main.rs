@@ -409,3 +409,19 @@ fn demo_runs_end_to_end() {
         "{stdout}"
     );
 }
+
+#[test]
+fn committed_sample_set_is_what_the_generator_makes() {
+    // sample-data/generated is `knooppunt synth --scale 0.02 --seed 1`; if the
+    // generator changes, regenerate it (the diff then shows what changed).
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SynthConfig { out: dir.path().to_path_buf(), scale: 0.02, seed: 1, clean: false, buurten: buurten() };
+    generate(&cfg, &mut |_| {}).unwrap();
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data/generated");
+    for entry in std::fs::read_dir(&committed).unwrap() {
+        let name = entry.unwrap().file_name();
+        let fresh = std::fs::read(dir.path().join(&name)).unwrap();
+        let kept = std::fs::read(committed.join(&name)).unwrap();
+        assert!(fresh == kept, "{name:?} differs from a fresh `knooppunt synth --scale 0.02 --seed 1`");
+    }
+}
