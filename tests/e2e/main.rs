@@ -22,6 +22,8 @@ use knooppunt_synth::{SynthConfig, SynthReport, generate};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rand::{Rng, SeedableRng};
 
+mod oracle;
+
 /// The `knooppunt` binary next to this test executable.
 fn binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -415,13 +417,22 @@ fn committed_sample_set_is_what_the_generator_makes() {
     // sample-data/generated is `knooppunt synth --scale 0.02 --seed 1`; if the
     // generator changes, regenerate it (the diff then shows what changed).
     let dir = tempfile::tempdir().unwrap();
-    let cfg = SynthConfig { out: dir.path().to_path_buf(), scale: 0.02, seed: 1, clean: false, buurten: buurten() };
+    let cfg = SynthConfig {
+        out: dir.path().to_path_buf(),
+        scale: 0.02,
+        seed: 1,
+        clean: false,
+        buurten: buurten(),
+    };
     generate(&cfg, &mut |_| {}).unwrap();
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data/generated");
     for entry in std::fs::read_dir(&committed).unwrap() {
         let name = entry.unwrap().file_name();
         let fresh = std::fs::read(dir.path().join(&name)).unwrap();
         let kept = std::fs::read(committed.join(&name)).unwrap();
-        assert!(fresh == kept, "{name:?} differs from a fresh `knooppunt synth --scale 0.02 --seed 1`");
+        assert!(
+            fresh == kept,
+            "{name:?} differs from a fresh `knooppunt synth --scale 0.02 --seed 1`"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! files and shows progress; all work happens in the library crates.
 
 mod progress;
+mod query;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,12 @@ enum Command {
     Synth(SynthArgs),
     /// Run the whole pipeline on generated sample data: synth → ingest.
     Demo(DemoArgs),
+    /// Compute the indicator catalogue (exact counts, before disclosure
+    /// control) per buurt, wijk and gemeente.
+    Indicators(query::QueryArgs),
+    /// Compute per-buurt signals from the indicators, with the trend
+    /// against twelve months earlier.
+    Signals(query::QueryArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -127,6 +134,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print_summary(&summary, false)?;
             println!("lake: {}", lake.display());
             Ok(exit_for(&summary))
+        }
+        Command::Indicators(args) => {
+            query::run_indicators(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Signals(args) => {
+            query::run_signals(&args)?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -1,0 +1,41 @@
+//! The query layer: DataFusion over the Parquet lake, the indicator
+//! registry, indicators and signals.
+//!
+//! # Brief overview
+//! - [`Engine`] opens a lake: it reads `manifest.json` and registers each
+//!   source's *current* snapshot as a table named after the source (`bag`,
+//!   `brp`, `kvk`, …) with the contract schema of
+//!   [`knooppunt_core::schema`]; a source without a snapshot is an empty
+//!   table, so every query still plans. Queries share one memory budget
+//!   ([`EngineOptions::memory_limit`], a fair spill pool with a spill
+//!   directory) and run on the engine's own CPU runtime.
+//! - Per peildatum the engine registers the derived views every indicator
+//!   builds on (`queries/views/`): `gebieden` (every buurt, wijk and
+//!   gemeente), `adressen`, `actuele_inschrijvingen`, `inwoners` and
+//!   `actieve_vestigingen`.
+//! - [`Registry`] holds the indicators, one SQL file each
+//!   (`queries/iNN_*.sql`, compiled in, or a directory of a municipality's
+//!   own files) with a validated header ([`IndicatorQuery`]).
+//! - [`Engine::indicators`] runs every indicator at a peildatum into an
+//!   [`IndicatorTable`] of [`IndicatorValue`]s: exact numerator,
+//!   denominator and their support (distinct privacy units) per buurt, wijk
+//!   and gemeente ([`Level`]). Nothing here applies disclosure control:
+//!   that is `knooppunt-privacy`'s job, before anything is released.
+//! - [`compute_signals`] turns indicator tables into per-buurt signals.
+//! - [`QueryError`] is the one error type; [`QueryError::kind`] classifies
+//!   it. No error carries a value from the data.
+
+mod engine;
+mod error;
+mod lake;
+mod model;
+mod registry;
+mod signals;
+
+pub use engine::{DEFAULT_MEMORY_LIMIT, Engine, EngineOptions};
+pub use error::{QueryError, QueryFileProblem};
+pub use model::{IndicatorTable, IndicatorValue, Level};
+pub use registry::{IndicatorQuery, Registry};
+pub use signals::{
+    CompositeTrend, Driver, IndicatorSignal, SignalConfig, SignalRow, TrendFigures, compute_signals,
+};

@@ -1,0 +1,77 @@
+//! The result types every part of the query layer agrees on: one indicator
+//! value per (indicator, level, area), and the table of them for a peildatum.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// A level of the CBS area hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// A buurt (`BU` + 8 digits), or `onbekend`.
+    Buurt,
+    /// A wijk (`WK` + 6 digits), or `onbekend`.
+    Wijk,
+    /// A gemeente (`GM` + 4 digits), or `onbekend`.
+    Gemeente,
+}
+
+impl Level {
+    /// Every level, finest first.
+    pub const ALL: [Level; 3] = [Level::Buurt, Level::Wijk, Level::Gemeente];
+
+    /// Lower-case name (`buurt`, `wijk`, `gemeente`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Buurt => "buurt",
+            Level::Wijk => "wijk",
+            Level::Gemeente => "gemeente",
+        }
+    }
+
+    /// Parses a name as returned by [`Level::name`].
+    pub fn from_name(name: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.name() == name)
+    }
+}
+
+/// One indicator for one area: exact counts and their support (distinct
+/// privacy units), before any disclosure control.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndicatorValue {
+    /// Indicator id, `I01` … `I12` (or a municipality's own id).
+    pub indicator: String,
+    /// The level of `code`.
+    pub level: Level,
+    /// The area code at that level (`onbekend` for unlinked records).
+    pub code: String,
+    /// The wijk the area belongs to (for a wijk its own code; for a gemeente
+    /// row the gemeentecode is repeated here).
+    pub wijkcode: String,
+    /// The gemeente the area belongs to.
+    pub gemeentecode: String,
+    /// Numerator count.
+    pub numerator: i64,
+    /// Denominator count.
+    pub denominator: i64,
+    /// Distinct privacy units behind the numerator.
+    pub numerator_support: i64,
+    /// Distinct privacy units behind the denominator.
+    pub denominator_support: i64,
+}
+
+impl IndicatorValue {
+    /// Rate per 1,000 of the denominator; `None` when the denominator is 0.
+    pub fn rate(&self) -> Option<f64> {
+        (self.denominator != 0).then(|| self.numerator as f64 * 1000.0 / self.denominator as f64)
+    }
+}
+
+/// All indicator values for one peildatum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndicatorTable {
+    /// The reference date.
+    pub peildatum: NaiveDate,
+    /// Values, sorted by (indicator, level, code).
+    pub values: Vec<IndicatorValue>,
+}

@@ -1,0 +1,50 @@
+-- id: I03
+-- title: business churn
+-- numerator: establishments started plus establishments ended in the window
+--   (peildatum - 12 months, peildatum]; one that does both counts twice
+-- denominator: active establishments
+-- sources: kvk, bag
+-- privacy_unit: company
+--
+-- Support: distinct kvk_nummer involved in the events; distinct kvk_nummer of
+-- the active establishments.
+WITH facts AS (
+  SELECT 'n' AS side, buurtcode, wijkcode, gemeentecode, kvk_nummer AS unit
+  FROM kvk
+  WHERE datum_inschrijving > {{window_start}} AND datum_inschrijving <= {{peildatum}}
+  UNION ALL
+  SELECT 'n' AS side, buurtcode, wijkcode, gemeentecode, kvk_nummer AS unit
+  FROM kvk
+  WHERE datum_opheffing > {{window_start}} AND datum_opheffing <= {{peildatum}}
+  UNION ALL
+  SELECT 'd' AS side, buurtcode, wijkcode, gemeentecode, kvk_nummer AS unit
+  FROM actieve_vestigingen
+),
+cells AS (
+  SELECT
+    CASE WHEN GROUPING(buurtcode) = 0 THEN 'buurt'
+         WHEN GROUPING(wijkcode) = 0 THEN 'wijk'
+         ELSE 'gemeente' END AS level,
+    COALESCE(buurtcode, wijkcode, gemeentecode) AS code,
+    COALESCE(wijkcode, gemeentecode) AS wijkcode,
+    gemeentecode,
+    SUM(CASE WHEN side = 'n' THEN 1 ELSE 0 END) AS numerator,
+    SUM(CASE WHEN side = 'd' THEN 1 ELSE 0 END) AS denominator,
+    COUNT(DISTINCT CASE WHEN side = 'n' THEN unit END) AS numerator_support,
+    COUNT(DISTINCT CASE WHEN side = 'd' THEN unit END) AS denominator_support
+  FROM facts
+  GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
+)
+SELECT
+  COALESCE(c.level, g.level) AS level,
+  COALESCE(c.code, g.code) AS code,
+  COALESCE(c.wijkcode, g.wijkcode) AS wijkcode,
+  COALESCE(c.gemeentecode, g.gemeentecode) AS gemeentecode,
+  CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
+  CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
+  CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+FROM gebieden g
+FULL OUTER JOIN cells c
+  ON c.level = g.level AND c.code = g.code
+ AND c.wijkcode = g.wijkcode AND c.gemeentecode = g.gemeentecode

@@ -1,0 +1,51 @@
+-- id: I05
+-- title: overcrowding
+-- numerator: residential addresses with at least 4 current W registrations and
+--   an oppervlakte below 12 m2 per current W registration
+-- denominator: residential addresses with at least 1 current W registration
+-- sources: brp, bag
+-- privacy_unit: address
+--
+-- Support: distinct addresses on both sides. The area is the address's.
+WITH occupancy AS (
+  SELECT a.identificatie, a.oppervlakte, a.buurtcode, a.wijkcode, a.gemeentecode,
+         COUNT(*) AS registrations
+  FROM adressen a
+  JOIN actuele_inschrijvingen i ON i.adresseerbaarobject_id = a.identificatie
+  WHERE a.woonfunctie AND i.soort_adres = 'W'
+  GROUP BY a.identificatie, a.oppervlakte, a.buurtcode, a.wijkcode, a.gemeentecode
+),
+facts AS (
+  SELECT
+    buurtcode, wijkcode, gemeentecode, identificatie AS unit,
+    COALESCE(registrations >= 4 AND oppervlakte < 12 * registrations, false) AS in_numerator
+  FROM occupancy
+),
+cells AS (
+  SELECT
+    CASE WHEN GROUPING(buurtcode) = 0 THEN 'buurt'
+         WHEN GROUPING(wijkcode) = 0 THEN 'wijk'
+         ELSE 'gemeente' END AS level,
+    COALESCE(buurtcode, wijkcode, gemeentecode) AS code,
+    COALESCE(wijkcode, gemeentecode) AS wijkcode,
+    gemeentecode,
+    SUM(CASE WHEN in_numerator THEN 1 ELSE 0 END) AS numerator,
+    COUNT(*) AS denominator,
+    COUNT(DISTINCT CASE WHEN in_numerator THEN unit END) AS numerator_support,
+    COUNT(DISTINCT unit) AS denominator_support
+  FROM facts
+  GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
+)
+SELECT
+  COALESCE(c.level, g.level) AS level,
+  COALESCE(c.code, g.code) AS code,
+  COALESCE(c.wijkcode, g.wijkcode) AS wijkcode,
+  COALESCE(c.gemeentecode, g.gemeentecode) AS gemeentecode,
+  CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
+  CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
+  CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+FROM gebieden g
+FULL OUTER JOIN cells c
+  ON c.level = g.level AND c.code = g.code
+ AND c.wijkcode = g.wijkcode AND c.gemeentecode = g.gemeentecode

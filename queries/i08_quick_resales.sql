@@ -1,0 +1,59 @@
+-- id: I08
+-- title: quick resales
+-- numerator: sales in the window (peildatum - 12 months, peildatum] whose
+--   previous sale of the same address was at most 12 months earlier at a
+--   price at least 1.30 times lower
+-- denominator: sales in the window
+-- sources: vastgoed, bag
+-- privacy_unit: sale
+--
+-- The previous sale is the latest earlier sale of the address (ties on the
+-- date broken by transactie_id). The price test is exact decimal arithmetic:
+-- koopsom * 10 >= previous koopsom * 13. Support: distinct addresses of the
+-- resales; number of sales (distinct transactie_id).
+WITH sales AS (
+  SELECT
+    transactie_id, adresseerbaarobject_id, transactiedatum, koopsom,
+    buurtcode, wijkcode, gemeentecode,
+    LAG(transactiedatum) OVER (PARTITION BY adresseerbaarobject_id
+                               ORDER BY transactiedatum, transactie_id) AS previous_date,
+    LAG(koopsom) OVER (PARTITION BY adresseerbaarobject_id
+                       ORDER BY transactiedatum, transactie_id) AS previous_koopsom
+  FROM vastgoed
+),
+facts AS (
+  SELECT
+    buurtcode, wijkcode, gemeentecode, transactie_id AS unit, adresseerbaarobject_id AS address,
+    COALESCE(previous_date >= transactiedatum - INTERVAL '12 months'
+             AND koopsom * 10 >= previous_koopsom * 13, false) AS in_numerator
+  FROM sales
+  WHERE transactiedatum > {{window_start}} AND transactiedatum <= {{peildatum}}
+),
+cells AS (
+  SELECT
+    CASE WHEN GROUPING(buurtcode) = 0 THEN 'buurt'
+         WHEN GROUPING(wijkcode) = 0 THEN 'wijk'
+         ELSE 'gemeente' END AS level,
+    COALESCE(buurtcode, wijkcode, gemeentecode) AS code,
+    COALESCE(wijkcode, gemeentecode) AS wijkcode,
+    gemeentecode,
+    SUM(CASE WHEN in_numerator THEN 1 ELSE 0 END) AS numerator,
+    COUNT(*) AS denominator,
+    COUNT(DISTINCT CASE WHEN in_numerator THEN address END) AS numerator_support,
+    COUNT(DISTINCT unit) AS denominator_support
+  FROM facts
+  GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
+)
+SELECT
+  COALESCE(c.level, g.level) AS level,
+  COALESCE(c.code, g.code) AS code,
+  COALESCE(c.wijkcode, g.wijkcode) AS wijkcode,
+  COALESCE(c.gemeentecode, g.gemeentecode) AS gemeentecode,
+  CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
+  CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
+  CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+FROM gebieden g
+FULL OUTER JOIN cells c
+  ON c.level = g.level AND c.code = g.code
+ AND c.wijkcode = g.wijkcode AND c.gemeentecode = g.gemeentecode

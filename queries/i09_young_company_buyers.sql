@@ -1,0 +1,54 @@
+-- id: I09
+-- title: young-company buyers
+-- numerator: sales in the window (peildatum - 12 months, peildatum] to a legal
+--   person whose kvk registration is less than 12 months older than the sale
+-- denominator: sales in the window
+-- sources: vastgoed, kvk, bag
+-- privacy_unit: sale
+--
+-- A company's registration date is the earliest datum_inschrijving of its
+-- establishments in the kvk file; a koper_kvk not in the kvk file never
+-- counts. Support: distinct koper_kvk; number of sales (distinct
+-- transactie_id).
+WITH registered AS (
+  SELECT kvk_nummer, MIN(datum_inschrijving) AS since
+  FROM kvk
+  GROUP BY kvk_nummer
+),
+facts AS (
+  SELECT
+    v.buurtcode, v.wijkcode, v.gemeentecode, v.transactie_id AS unit, v.koper_kvk,
+    COALESCE(v.koper_type = 'rechtspersoon'
+             AND r.since > v.transactiedatum - INTERVAL '12 months', false) AS in_numerator
+  FROM vastgoed v
+  LEFT JOIN registered r ON r.kvk_nummer = v.koper_kvk
+  WHERE v.transactiedatum > {{window_start}} AND v.transactiedatum <= {{peildatum}}
+),
+cells AS (
+  SELECT
+    CASE WHEN GROUPING(buurtcode) = 0 THEN 'buurt'
+         WHEN GROUPING(wijkcode) = 0 THEN 'wijk'
+         ELSE 'gemeente' END AS level,
+    COALESCE(buurtcode, wijkcode, gemeentecode) AS code,
+    COALESCE(wijkcode, gemeentecode) AS wijkcode,
+    gemeentecode,
+    SUM(CASE WHEN in_numerator THEN 1 ELSE 0 END) AS numerator,
+    COUNT(*) AS denominator,
+    COUNT(DISTINCT CASE WHEN in_numerator THEN koper_kvk END) AS numerator_support,
+    COUNT(DISTINCT unit) AS denominator_support
+  FROM facts
+  GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
+)
+SELECT
+  COALESCE(c.level, g.level) AS level,
+  COALESCE(c.code, g.code) AS code,
+  COALESCE(c.wijkcode, g.wijkcode) AS wijkcode,
+  COALESCE(c.gemeentecode, g.gemeentecode) AS gemeentecode,
+  CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
+  CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
+  CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+FROM gebieden g
+FULL OUTER JOIN cells c
+  ON c.level = g.level AND c.code = g.code
+ AND c.wijkcode = g.wijkcode AND c.gemeentecode = g.gemeentecode

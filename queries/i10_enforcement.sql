@@ -1,0 +1,46 @@
+-- id: I10
+-- title: enforcement
+-- numerator: enforcement cases (every soort except Bibob-toets) started in the
+--   window (peildatum - 12 months, peildatum]
+-- denominator: addresses (all BAG units)
+-- sources: handhaving, bag
+-- privacy_unit: address
+--
+-- Support: distinct addresses on both sides.
+WITH facts AS (
+  SELECT 'n' AS side, buurtcode, wijkcode, gemeentecode, adresseerbaarobject_id AS unit
+  FROM handhaving
+  WHERE soort <> 'Bibob-toets'
+    AND datum_start > {{window_start}} AND datum_start <= {{peildatum}}
+  UNION ALL
+  SELECT 'd' AS side, buurtcode, wijkcode, gemeentecode, identificatie AS unit
+  FROM adressen
+),
+cells AS (
+  SELECT
+    CASE WHEN GROUPING(buurtcode) = 0 THEN 'buurt'
+         WHEN GROUPING(wijkcode) = 0 THEN 'wijk'
+         ELSE 'gemeente' END AS level,
+    COALESCE(buurtcode, wijkcode, gemeentecode) AS code,
+    COALESCE(wijkcode, gemeentecode) AS wijkcode,
+    gemeentecode,
+    SUM(CASE WHEN side = 'n' THEN 1 ELSE 0 END) AS numerator,
+    SUM(CASE WHEN side = 'd' THEN 1 ELSE 0 END) AS denominator,
+    COUNT(DISTINCT CASE WHEN side = 'n' THEN unit END) AS numerator_support,
+    COUNT(DISTINCT CASE WHEN side = 'd' THEN unit END) AS denominator_support
+  FROM facts
+  GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
+)
+SELECT
+  COALESCE(c.level, g.level) AS level,
+  COALESCE(c.code, g.code) AS code,
+  COALESCE(c.wijkcode, g.wijkcode) AS wijkcode,
+  COALESCE(c.gemeentecode, g.gemeentecode) AS gemeentecode,
+  CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
+  CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
+  CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+FROM gebieden g
+FULL OUTER JOIN cells c
+  ON c.level = g.level AND c.code = g.code
+ AND c.wijkcode = g.wijkcode AND c.gemeentecode = g.gemeentecode

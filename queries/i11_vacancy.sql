@@ -1,0 +1,50 @@
+-- id: I11
+-- title: vacancy
+-- numerator: addresses with no current BRP registration (W or B) and no active
+--   establishment linked to them
+-- denominator: addresses (all BAG units)
+-- sources: bag, brp, kvk
+-- privacy_unit: address
+--
+-- Support: distinct addresses on both sides.
+WITH occupied AS (
+  SELECT adresseerbaarobject_id AS id FROM actuele_inschrijvingen
+  UNION
+  SELECT adresseerbaarobject_id AS id FROM actieve_vestigingen
+  WHERE adresseerbaarobject_id IS NOT NULL
+),
+facts AS (
+  SELECT
+    a.buurtcode, a.wijkcode, a.gemeentecode, a.identificatie AS unit,
+    o.id IS NULL AS in_numerator
+  FROM adressen a
+  LEFT JOIN occupied o ON o.id = a.identificatie
+),
+cells AS (
+  SELECT
+    CASE WHEN GROUPING(buurtcode) = 0 THEN 'buurt'
+         WHEN GROUPING(wijkcode) = 0 THEN 'wijk'
+         ELSE 'gemeente' END AS level,
+    COALESCE(buurtcode, wijkcode, gemeentecode) AS code,
+    COALESCE(wijkcode, gemeentecode) AS wijkcode,
+    gemeentecode,
+    SUM(CASE WHEN in_numerator THEN 1 ELSE 0 END) AS numerator,
+    COUNT(*) AS denominator,
+    COUNT(DISTINCT CASE WHEN in_numerator THEN unit END) AS numerator_support,
+    COUNT(DISTINCT unit) AS denominator_support
+  FROM facts
+  GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
+)
+SELECT
+  COALESCE(c.level, g.level) AS level,
+  COALESCE(c.code, g.code) AS code,
+  COALESCE(c.wijkcode, g.wijkcode) AS wijkcode,
+  COALESCE(c.gemeentecode, g.gemeentecode) AS gemeentecode,
+  CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
+  CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
+  CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+FROM gebieden g
+FULL OUTER JOIN cells c
+  ON c.level = g.level AND c.code = g.code
+ AND c.wijkcode = g.wijkcode AND c.gemeentecode = g.gemeentecode

@@ -1,0 +1,42 @@
+-- id: I12
+-- title: mailbox addresses
+-- numerator: current briefadres (B) registrations
+-- denominator: current registrations (W and B)
+-- sources: brp, bag
+-- privacy_unit: person
+--
+-- Support: distinct persons on both sides.
+WITH facts AS (
+  SELECT
+    buurtcode, wijkcode, gemeentecode, persoon_id AS unit,
+    soort_adres = 'B' AS in_numerator
+  FROM actuele_inschrijvingen
+),
+cells AS (
+  SELECT
+    CASE WHEN GROUPING(buurtcode) = 0 THEN 'buurt'
+         WHEN GROUPING(wijkcode) = 0 THEN 'wijk'
+         ELSE 'gemeente' END AS level,
+    COALESCE(buurtcode, wijkcode, gemeentecode) AS code,
+    COALESCE(wijkcode, gemeentecode) AS wijkcode,
+    gemeentecode,
+    SUM(CASE WHEN in_numerator THEN 1 ELSE 0 END) AS numerator,
+    COUNT(*) AS denominator,
+    COUNT(DISTINCT CASE WHEN in_numerator THEN unit END) AS numerator_support,
+    COUNT(DISTINCT unit) AS denominator_support
+  FROM facts
+  GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
+)
+SELECT
+  COALESCE(c.level, g.level) AS level,
+  COALESCE(c.code, g.code) AS code,
+  COALESCE(c.wijkcode, g.wijkcode) AS wijkcode,
+  COALESCE(c.gemeentecode, g.gemeentecode) AS gemeentecode,
+  CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
+  CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
+  CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+FROM gebieden g
+FULL OUTER JOIN cells c
+  ON c.level = g.level AND c.code = g.code
+ AND c.wijkcode = g.wijkcode AND c.gemeentecode = g.gemeentecode
