@@ -46,6 +46,8 @@ facts AS (
     COALESCE(b.kwh > t.p99, false) AS in_numerator
   FROM banded b
   LEFT JOIN thresholds t ON t.gemeentecode = b.gemeentecode AND t.band = b.band
+  -- An address without a floor area has no band: it drops out entirely.
+  WHERE b.band IS NOT NULL
 ),
 cells AS (
   SELECT

@@ -7,27 +7,34 @@
 -- sources: vastgoed, bag
 -- privacy_unit: sale
 --
--- The previous sale is the latest earlier sale of the address (ties on the
--- date broken by transactie_id). The price test is exact decimal arithmetic:
+-- The previous sale is the sale on the latest date strictly before this
+-- one; when several sales share that date, the resale counts against the
+-- cheapest of them (the ratio holds against at least one). A previous price
+-- of zero never counts. The price test is exact decimal arithmetic:
 -- koopsom * 10 >= previous koopsom * 13. Support: distinct addresses of the
 -- resales; number of sales (distinct transactie_id).
-WITH sales AS (
-  SELECT
-    transactie_id, adresseerbaarobject_id, transactiedatum, koopsom,
-    buurtcode, wijkcode, gemeentecode,
-    LAG(transactiedatum) OVER (PARTITION BY adresseerbaarobject_id
-                               ORDER BY transactiedatum, transactie_id) AS previous_date,
-    LAG(koopsom) OVER (PARTITION BY adresseerbaarobject_id
-                       ORDER BY transactiedatum, transactie_id) AS previous_koopsom
+WITH daily AS (
+  SELECT adresseerbaarobject_id, transactiedatum, MIN(koopsom) AS cheapest
   FROM vastgoed
+  GROUP BY adresseerbaarobject_id, transactiedatum
+),
+previous AS (
+  SELECT
+    adresseerbaarobject_id, transactiedatum,
+    LAG(transactiedatum) OVER (PARTITION BY adresseerbaarobject_id ORDER BY transactiedatum) AS previous_date,
+    LAG(cheapest) OVER (PARTITION BY adresseerbaarobject_id ORDER BY transactiedatum) AS previous_koopsom
+  FROM daily
 ),
 facts AS (
   SELECT
-    buurtcode, wijkcode, gemeentecode, transactie_id AS unit, adresseerbaarobject_id AS address,
-    COALESCE(previous_date >= transactiedatum - INTERVAL '12 months'
-             AND koopsom * 10 >= previous_koopsom * 13, false) AS in_numerator
-  FROM sales
-  WHERE transactiedatum > {{window_start}} AND transactiedatum <= {{peildatum}}
+    v.buurtcode, v.wijkcode, v.gemeentecode, v.transactie_id AS unit, v.adresseerbaarobject_id AS address,
+    COALESCE(p.previous_date >= v.transactiedatum - INTERVAL '12 months'
+             AND p.previous_koopsom > 0
+             AND v.koopsom * 10 >= p.previous_koopsom * 13, false) AS in_numerator
+  FROM vastgoed v
+  JOIN previous p
+    ON p.adresseerbaarobject_id = v.adresseerbaarobject_id AND p.transactiedatum = v.transactiedatum
+  WHERE v.transactiedatum > {{window_start}} AND v.transactiedatum <= {{peildatum}}
 ),
 cells AS (
   SELECT

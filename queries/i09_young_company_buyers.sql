@@ -8,7 +8,8 @@
 --
 -- A company's registration date is the earliest datum_inschrijving of its
 -- establishments in the kvk file; a koper_kvk not in the kvk file never
--- counts. Support: distinct koper_kvk; number of sales (distinct
+-- counts, nor does one registered after the sale (young means: sale - 12
+-- months < registration <= sale). Support: distinct koper_kvk; number of sales (distinct
 -- transactie_id).
 WITH registered AS (
   SELECT kvk_nummer, MIN(datum_inschrijving) AS since
@@ -19,7 +20,8 @@ facts AS (
   SELECT
     v.buurtcode, v.wijkcode, v.gemeentecode, v.transactie_id AS unit, v.koper_kvk,
     COALESCE(v.koper_type = 'rechtspersoon'
-             AND r.since > v.transactiedatum - INTERVAL '12 months', false) AS in_numerator
+             AND r.since > v.transactiedatum - INTERVAL '12 months'
+             AND r.since <= v.transactiedatum, false) AS in_numerator
   FROM vastgoed v
   LEFT JOIN registered r ON r.kvk_nummer = v.koper_kvk
   WHERE v.transactiedatum > {{window_start}} AND v.transactiedatum <= {{peildatum}}

@@ -15,8 +15,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use chrono::{Months, NaiveDate};
 use knooppunt_query::{
-    Engine, EngineOptions, IndicatorValue, Level, Registry, SignalConfig,
-    compute_signals,
+    Engine, EngineOptions, IndicatorValue, Level, Registry, SignalConfig, compute_signals,
 };
 use serde::Serialize;
 
@@ -543,29 +542,22 @@ fn value_text(v: &serde_json::Value) -> String {
     }
 }
 
-/// Writes text output to `out` or standard output.
+/// Writes text output to `out` or standard output. The output is built in
+/// memory first (tens of megabytes for the whole country), so an error of
+/// the destination is one `std::io::Error` and a reader that stops early
+/// (`| head`) ends the command quietly.
 fn write_text(out: Option<&Path>, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    let mut buf = Vec::new();
+    body(&mut buf)?;
     match out {
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            let mut w = std::io::BufWriter::new(file);
-            body(&mut w)?;
-            w.flush()
-                .with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(path, &buf).with_context(|| format!("writing {}", path.display()))?;
         }
         None => {
-            let stdout = std::io::stdout();
-            let mut w = std::io::BufWriter::new(stdout.lock());
-            let written = body(&mut w).and_then(|()| Ok(w.flush()?));
-            // A reader that stops early (`| head`) is not an error.
-            if let Err(e) = written
-                && !e
-                    .chain()
-                    .filter_map(|c| c.downcast_ref::<std::io::Error>())
-                    .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            {
-                return Err(e);
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(&buf).and_then(|()| stdout.flush()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.context("writing to standard output")?,
             }
         }
     }
@@ -627,6 +619,7 @@ fn write_parquet(out: Option<&Path>, batch: RecordBatch) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -661,7 +654,7 @@ mod tests {
                 {"indicator": "I07", "rate": 2.0, "suppressed": true}
             ]
         });
-        let flat = Flattened::of(&[v.clone()], true, &["drivers"]).unwrap();
+        let flat = Flattened::of(std::slice::from_ref(&v), true, &["drivers"]).unwrap();
         assert_eq!(
             flat.columns,
             [

@@ -403,7 +403,10 @@ fn to_values(
             if col.null_count() > 0 {
                 return Err(invalid(format!("column {name} holds nulls")));
             }
-            Ok(col.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+            Ok(col
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect())
         };
         let int = |name: &str| -> Result<Vec<i64>, QueryError> {
             let col = batch
@@ -429,8 +432,9 @@ fn to_values(
         let num_support = int("numerator_support")?;
         let den_support = int("denominator_support")?;
         for i in 0..batch.num_rows() {
-            let level = Level::from_name(&levels[i])
-                .ok_or_else(|| invalid("column level holds a value other than buurt, wijk, gemeente".into()))?;
+            let level = Level::from_name(&levels[i]).ok_or_else(|| {
+                invalid("column level holds a value other than buurt, wijk, gemeente".into())
+            })?;
             if !seen.insert((level, codes[i].clone())) {
                 return Err(invalid("has two rows for one (level, code)".into()));
             }

@@ -39,7 +39,10 @@ impl fmt::Display for QueryFileProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             QueryFileProblem::NoHeader => {
-                write!(f, "no header: the file must start with `-- key: value` lines")
+                write!(
+                    f,
+                    "no header: the file must start with `-- key: value` lines"
+                )
             }
             QueryFileProblem::MalformedHeaderLine => {
                 write!(f, "header line is not of the form `-- key: value`")
@@ -101,7 +104,9 @@ pub enum QueryError {
         reason: String,
     },
     /// A data file named by the manifest is missing or its name is unsafe.
-    #[error("snapshot {snapshot} of source {source_name}: data file {file} is missing or not a plain relative path")]
+    #[error(
+        "snapshot {snapshot} of source {source_name}: data file {file} is missing or not a plain relative path"
+    )]
     SnapshotFile {
         /// The source.
         source_name: &'static str,

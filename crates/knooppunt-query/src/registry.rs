@@ -85,13 +85,22 @@ const BUILTIN: [(&str, &str); 12] = [
 /// may use the ones before it). Each is a `CREATE VIEW` statement from
 /// `queries/views/`, registered per peildatum.
 pub(crate) const VIEWS: [(&str, &str); 5] = [
-    ("views/gebieden.sql", include_str!("../../../queries/views/gebieden.sql")),
-    ("views/adressen.sql", include_str!("../../../queries/views/adressen.sql")),
+    (
+        "views/gebieden.sql",
+        include_str!("../../../queries/views/gebieden.sql"),
+    ),
+    (
+        "views/adressen.sql",
+        include_str!("../../../queries/views/adressen.sql"),
+    ),
     (
         "views/actuele_inschrijvingen.sql",
         include_str!("../../../queries/views/actuele_inschrijvingen.sql"),
     ),
-    ("views/inwoners.sql", include_str!("../../../queries/views/inwoners.sql")),
+    (
+        "views/inwoners.sql",
+        include_str!("../../../queries/views/inwoners.sql"),
+    ),
     (
         "views/actieve_vestigingen.sql",
         include_str!("../../../queries/views/actieve_vestigingen.sql"),
@@ -154,7 +163,8 @@ impl IndicatorQuery {
                     }
                     header_lines += 1;
                     if comment.starts_with("   ") {
-                        let key = last_key.ok_or_else(|| fail(QueryFileProblem::MalformedHeaderLine))?;
+                        let key =
+                            last_key.ok_or_else(|| fail(QueryFileProblem::MalformedHeaderLine))?;
                         if let Some(v) = values.get_mut(key) {
                             v.push(' ');
                             v.push_str(comment.trim());
@@ -165,9 +175,7 @@ impl IndicatorQuery {
                         .split_once(':')
                         .ok_or_else(|| fail(QueryFileProblem::MalformedHeaderLine))?;
                     let key = key.trim();
-                    if key.is_empty()
-                        || !key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                    {
+                    if key.is_empty() || !key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
                         return Err(fail(QueryFileProblem::MalformedHeaderLine));
                     }
                     let known = KEYS
@@ -215,7 +223,9 @@ impl IndicatorQuery {
         };
         let sources = sources
             .split(',')
-            .map(|s| Source::from_name(s.trim()).ok_or_else(|| fail(QueryFileProblem::UnknownSource)))
+            .map(|s| {
+                Source::from_name(s.trim()).ok_or_else(|| fail(QueryFileProblem::UnknownSource))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if !body_has_sql {
             return Err(fail(QueryFileProblem::EmptyQuery));
@@ -255,7 +265,9 @@ fn check_placeholders(text: &str) -> Result<(), QueryFileProblem> {
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or(QueryFileProblem::UnknownPlaceholder)?;
+        let end = after
+            .find("}}")
+            .ok_or(QueryFileProblem::UnknownPlaceholder)?;
         if !PLACEHOLDERS.contains(&&after[..end]) {
             return Err(QueryFileProblem::UnknownPlaceholder);
         }
@@ -378,6 +390,7 @@ impl Registry {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -417,3 +417,28 @@ fn oracle_matches_hand_computed_values_on_the_edge_fixture() {
         ],
     );
 }
+
+#[test]
+fn window_and_percentile_arithmetic() {
+    use super::{Window, minus_12_months, percentile_cont};
+    let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+    assert_eq!(minus_12_months(d(2024, 2, 29)), d(2023, 2, 28));
+    assert_eq!(minus_12_months(d(2025, 2, 28)), d(2024, 2, 28));
+    let w = Window::new(d(2024, 2, 29));
+    assert!(!w.contains(d(2023, 2, 28)));
+    assert!(w.contains(d(2023, 3, 1)));
+    assert!(w.contains(d(2024, 2, 29)));
+    assert!(!w.contains(d(2024, 3, 1)));
+    // A window of 2025-02-28 holds the leap day.
+    assert!(Window::new(d(2025, 2, 28)).contains(d(2024, 2, 29)));
+
+    assert_eq!(percentile_cont(&mut [7.0], 0.99), 7.0);
+    // p = 0.99: 1 + 0.99 × (3 − 1).
+    assert!((percentile_cont(&mut [3.0, 1.0], 0.99) - 2.98).abs() < 1e-12);
+    // p = 1.98 over {3000, 3000, 5000}: 3000 + 0.98 × 2000.
+    let t = percentile_cont(&mut [5000.0, 3000.0, 3000.0], 0.99);
+    assert!((t - 4960.0).abs() < 1e-9);
+    // 101 values 0..=100: p = 99 exactly, the threshold is the value 99.
+    let mut v: Vec<f64> = (0..=100).map(f64::from).collect();
+    assert_eq!(percentile_cont(&mut v, 0.99), 99.0);
+}

@@ -19,6 +19,13 @@
 //! 350,000 and on 2023-12-01 for 495,000 (buyer K78's company). Reports:
 //! Drugsoverlast on 2024-05-01 in BU99990001 and on 2024-07-02 outside.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,6 +56,19 @@ impl TestLake {
     /// Ingests the base fixture (plus a meldingen workbook), keeping only
     /// the export files for which `keep` is true.
     fn build(keep: impl Fn(&str) -> bool, meldingen: bool) -> TestLake {
+        TestLake::build_edited(keep, meldingen, |_| {})
+    }
+
+    /// The base fixture with the exports edited before ingesting.
+    fn build_with(edit: impl FnOnce(&Path)) -> TestLake {
+        TestLake::build_edited(|_| true, true, edit)
+    }
+
+    fn build_edited(
+        keep: impl Fn(&str) -> bool,
+        meldingen: bool,
+        edit: impl FnOnce(&Path),
+    ) -> TestLake {
         let dir = tempfile::tempdir().unwrap();
         let exports = dir.path().join("exports");
         std::fs::create_dir_all(&exports).unwrap();
@@ -62,6 +82,7 @@ impl TestLake {
         if meldingen {
             write_meldingen(&exports.join("meldingen.xlsx"));
         }
+        edit(&exports);
         let opts = IngestOptions {
             exports,
             lake: dir.path().join("lake"),
@@ -104,11 +125,22 @@ fn write_meldingen(path: &Path) {
         ws.write_string(0, c as u16, *h).unwrap();
     }
     let date_format = Format::new().set_num_format("dd-mm-yyyy");
-    let rows: [(&str, (u16, u8, u8), &str, Option<(f64, f64)>); 4] = [
-        ("M-1", (2024, 5, 1), "Drugsoverlast", Some((150100.0, 480100.0))),
+    type Report<'a> = (&'a str, (u16, u8, u8), &'a str, Option<(f64, f64)>);
+    let rows: [Report<'_>; 4] = [
+        (
+            "M-1",
+            (2024, 5, 1),
+            "Drugsoverlast",
+            Some((150100.0, 480100.0)),
+        ),
         ("M-2", (2024, 6, 15), "Afval", Some((151500.0, 480200.0))),
         ("M-3", (2024, 7, 1), "Woonoverlast", None),
-        ("M-4", (2024, 7, 2), "Drugsoverlast", Some((160000.0, 490000.0))),
+        (
+            "M-4",
+            (2024, 7, 2),
+            "Drugsoverlast",
+            Some((160000.0, 490000.0)),
+        ),
     ];
     for (r, (id, (y, m, d), cat, xy)) in rows.iter().enumerate() {
         let r = r as u32 + 1;
@@ -241,18 +273,34 @@ async fn every_area_appears_once_per_level_and_onbekend_only_when_nonzero() {
     for id in ["I01", "I05", "I07", "I08", "I12"] {
         let rows = rows_of(&t, id);
         let codes: Vec<(Level, &str)> = rows.iter().map(|v| (v.level, v.code.as_str())).collect();
-        for expected in [(Level::Buurt, BU1), (Level::Buurt, BU2), (Level::Wijk, WK), (Level::Gemeente, GM)] {
+        for expected in [
+            (Level::Buurt, BU1),
+            (Level::Buurt, BU2),
+            (Level::Wijk, WK),
+            (Level::Gemeente, GM),
+        ] {
             assert!(codes.contains(&expected), "{id} lacks {expected:?}");
         }
         for v in &rows {
             if v.code == ONBEKEND {
-                assert!(v.numerator != 0 || v.denominator != 0, "{id}: empty onbekend row");
-                assert_eq!((v.wijkcode.as_str(), v.gemeentecode.as_str()), (ONBEKEND, ONBEKEND));
+                assert!(
+                    v.numerator != 0 || v.denominator != 0,
+                    "{id}: empty onbekend row"
+                );
+                assert_eq!(
+                    (v.wijkcode.as_str(), v.gemeentecode.as_str()),
+                    (ONBEKEND, ONBEKEND)
+                );
             }
             match v.level {
-                Level::Buurt if v.code != ONBEKEND => assert_eq!((v.wijkcode.as_str(), v.gemeentecode.as_str()), (WK, GM)),
+                Level::Buurt if v.code != ONBEKEND => {
+                    assert_eq!((v.wijkcode.as_str(), v.gemeentecode.as_str()), (WK, GM))
+                }
                 Level::Wijk => assert_eq!(v.wijkcode, v.code),
-                Level::Gemeente => assert_eq!((v.wijkcode.as_str(), v.gemeentecode.as_str()), (v.code.as_str(), v.code.as_str())),
+                Level::Gemeente => assert_eq!(
+                    (v.wijkcode.as_str(), v.gemeentecode.as_str()),
+                    (v.code.as_str(), v.code.as_str())
+                ),
                 Level::Buurt => {}
             }
         }
@@ -267,6 +315,29 @@ async fn every_area_appears_once_per_level_and_onbekend_only_when_nonzero() {
             .sum();
         assert_eq!(cell(&t, id, Level::Wijk, WK).unwrap().1, buurt_sum, "{id}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn support_at_wijk_level_counts_distinct_units_not_buurt_sums() {
+    // P6 also gets a current W registration at A3 (BU99990002): an
+    // inhabitant of both buurten, but one inhabitant of the wijk.
+    let lake = TestLake::build_with(|exports| {
+        let brp = exports.join("brp_inschrijvingen.csv");
+        let mut text = std::fs::read_to_string(&brp).unwrap();
+        text.push_str("999900006;1980;0999010000000003;W;01-01-2024;\n");
+        std::fs::write(&brp, text).unwrap();
+    });
+    let engine = lake.engine();
+    let t = engine.indicators(date(2024, 8, 1)).await.unwrap();
+    use Level::{Buurt, Gemeente, Wijk};
+    // I07's denominator is inhabitants (distinct persons) at every level.
+    assert_eq!(cell(&t, "I07", Buurt, BU1), Some((1, 2, 1, 2)));
+    assert_eq!(cell(&t, "I07", Buurt, BU2), Some((0, 1, 0, 1)));
+    assert_eq!(cell(&t, "I07", Wijk, WK), Some((1, 2, 1, 2)));
+    assert_eq!(cell(&t, "I07", Gemeente, GM), Some((1, 2, 1, 2)));
+    // I12 counts registrations, supported by distinct persons.
+    assert_eq!(cell(&t, "I12", Buurt, BU2), Some((1, 2, 1, 2)));
+    assert_eq!(cell(&t, "I12", Wijk, WK), Some((1, 4, 1, 3)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
@@ -345,13 +416,17 @@ async fn a_municipality_adds_its_own_indicator_from_a_directory() {
     assert_eq!(registry.len(), 1);
     let engine = lake.engine().with_registry(registry);
     let t = engine.indicators(date(2024, 8, 1)).await.unwrap();
-    assert_eq!(cell(&t, "GM9999_OFFICES", Level::Buurt, BU2), Some((1, 1, 1, 1)));
+    assert_eq!(
+        cell(&t, "GM9999_OFFICES", Level::Buurt, BU2),
+        Some((1, 1, 1, 1))
+    );
     assert!(t.values.iter().all(|v| v.indicator == "GM9999_OFFICES"));
 
     // A broken file is refused, naming the file.
     std::fs::write(
         queries.path().join("zz_broken.sql"),
-        own.replace("GM9999_OFFICES", "GM9999_OTHER").replace("-- privacy_unit: address\n", "-- privacy_unit: household\n"),
+        own.replace("GM9999_OFFICES", "GM9999_OTHER")
+            .replace("-- privacy_unit: address\n", "-- privacy_unit: household\n"),
     )
     .unwrap();
     let err = Registry::from_dir(queries.path()).unwrap_err();
@@ -422,7 +497,10 @@ fn only_the_current_snapshot_is_read() {
     let brp_dirs = std::fs::read_dir(lake.lake().join("brp")).unwrap().count();
     assert!(brp_dirs >= 2, "expected the old snapshot to remain");
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let t = runtime.block_on(async {
         let engine = lake.engine();
         engine.indicators(date(2024, 8, 1)).await.unwrap()
