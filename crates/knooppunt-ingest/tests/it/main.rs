@@ -132,7 +132,8 @@ fn base_fixture_ingests_every_source_with_links_and_unlinked_counts() {
 
 #[test]
 fn every_quirk_fixture_parses_to_the_same_values() {
-    let cases: [(&str, &str, fn(&Table)); 7] = [
+    type Check = fn(&Table);
+    let cases: [(&str, &str, Check); 7] = [
         ("bag_bom.csv", "bag_verblijfsobjecten.csv", |t| {
             assert_eq!(t.str("identificatie")[0], "0999010000000001")
         }),

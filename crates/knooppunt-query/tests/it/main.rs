@@ -26,6 +26,8 @@
     unreachable_pub
 )]
 
+mod slt;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
