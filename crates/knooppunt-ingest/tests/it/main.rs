@@ -274,6 +274,22 @@ fn invalid_rows_go_to_quarantine_with_line_column_and_rule_only() {
 }
 
 #[test]
+fn a_row_with_bytes_invalid_in_the_detected_encoding_is_quarantined_alone() {
+    let t = TestLake::base();
+    t.replace("bag_verblijfsobjecten.csv", "bag_bad_utf8.csv");
+    let summary = t.ingest();
+    let bag = summary.source(Source::Bag).unwrap();
+    assert_eq!((bag.counts.rows_read, bag.counts.rows_written), (5, 4));
+    let q = t.read_quarantine(Source::Bag);
+    assert_eq!(q.i64("line"), [3]);
+    assert_eq!(
+        q.opt_str("column"),
+        [Some("openbareruimtenaam".to_string())]
+    );
+    assert_eq!(q.str("rule"), ["encoding"]);
+}
+
+#[test]
 fn a_file_lacking_required_columns_fails_alone_and_keeps_the_previous_snapshot() {
     let t = TestLake::base();
     assert!(t.ingest().ok());
