@@ -107,9 +107,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Ingest(args) => {
-            let key_file = args.key_file.context(
-                "no pseudonym key file: pass --key-file or set KNOOPPUNT_PSEUDONYM_KEY_FILE; ingest refuses to run without one",
-            )?;
+            // The refusal text lives with the error type, not repeated here.
+            let key_file = args.key_file.ok_or(knooppunt_ingest::IngestError::NoKey)?;
             let summary = run_ingest(&args.exports, &args.lake, &key_file)?;
             print_summary(&summary, args.json)?;
             Ok(exit_for(&summary))
