@@ -50,6 +50,23 @@ pub(crate) fn normalise_header(h: &str) -> String {
         .to_lowercase()
 }
 
+type ChunkSender = crossbeam_channel::Sender<Result<(u64, Chunk), IngestError>>;
+
+/// Runs a reader on its own thread. A panic inside a parsing library would
+/// otherwise close the channel exactly like a clean end of file, and the
+/// rest of the file would be dropped without a trace; it becomes an error
+/// for the file instead, so nothing is written for the source.
+fn spawn_reader(file: String, tx: ChunkSender, body: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(move || {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).is_err() {
+            let _ = tx.send(Err(IngestError::Unreadable {
+                file,
+                reason: "the reader failed part-way".into(),
+            }));
+        }
+    });
+}
+
 /// A started reader: its header and a channel of chunks.
 pub(crate) struct RowStream {
     pub(crate) header: Vec<String>,
@@ -87,7 +104,7 @@ pub(crate) fn stream_csv(
         .collect();
     let (tx, rx) = bounded(4);
     let file = file.to_string();
-    std::thread::spawn(move || {
+    spawn_reader(file.clone(), tx.clone(), move || {
         let mut chunk = Vec::with_capacity(CHUNK_ROWS);
         let mut seq = 0u64;
         loop {
@@ -142,8 +159,9 @@ pub(crate) fn stream_xlsx(path: &Path, file: &str, sheet: &str) -> Result<RowStr
     let (tx, rx) = bounded(4);
     let path = path.to_path_buf();
     let file = file.to_string();
+    let file_name = file.clone();
     let sheet = sheet.to_string();
-    std::thread::spawn(move || {
+    spawn_reader(file.clone(), tx.clone(), move || {
         let unreadable = |reason: String| IngestError::Unreadable {
             file: file.clone(),
             reason,
@@ -216,8 +234,10 @@ pub(crate) fn stream_xlsx(path: &Path, file: &str, sheet: &str) -> Result<RowStr
     match header_rx.recv() {
         Ok(Ok(header)) => Ok(RowStream { header, chunks: rx }),
         Ok(Err(e)) => Err(e),
+        // The reader thread ended without a word: it panicked inside the
+        // xlsx library. Name the file so the one-line reason is useful.
         Err(_) => Err(IngestError::Unreadable {
-            file: String::new(),
+            file: file_name,
             reason: "xlsx reader stopped".into(),
         }),
     }
@@ -227,7 +247,7 @@ pub(crate) fn stream_xlsx(path: &Path, file: &str, sheet: &str) -> Result<RowStr
 /// its own channel), then collecting rows into chunks.
 struct SheetState {
     header_tx: Option<crossbeam_channel::Sender<Result<Vec<String>, IngestError>>>,
-    tx: crossbeam_channel::Sender<Result<(u64, Chunk), IngestError>>,
+    tx: ChunkSender,
     seq: u64,
     chunk: Vec<(u64, Vec<OwnedCell>)>,
 }
