@@ -185,6 +185,21 @@ impl RecordDraft {
         }
     }
 
+    /// A draft for a privacy officer's access to the audit log itself
+    /// (`audit sql`, `audit review`, `audit verify`): the contract requires
+    /// reading the log to be logged. Set `sql` for `audit sql`.
+    pub fn log_read(actor: Actor, purpose: &str, command: &str) -> Self {
+        let mut draft = RecordDraft::new(
+            RecordKind::LogRead,
+            actor,
+            "privacy_officer",
+            purpose,
+            command,
+        );
+        draft.tables = vec!["audit_log".to_owned()];
+        draft
+    }
+
     /// Checks what JSON cannot carry faithfully: numbers must be finite.
     pub(crate) fn validate(&self) -> Result<(), AuditError> {
         for (field, value) in [

@@ -583,3 +583,102 @@ fn check_checkpoints(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A genuine chain of `n` links; link `i` (seq i+1) has hash `h{i+1}`.
+    fn chain(n: u64) -> Vec<Link> {
+        (1..=n)
+            .map(|seq| Link {
+                seq,
+                prev_hash: if seq == 1 {
+                    GENESIS_HASH.to_owned()
+                } else {
+                    format!("h{}", seq - 1)
+                },
+                hash: format!("h{seq}"),
+                location: Location {
+                    segment: "s".to_owned(),
+                    line: seq,
+                    seq: Some(seq),
+                },
+            })
+            .collect()
+    }
+
+    fn relocate(links: &mut [Link]) {
+        for (i, l) in links.iter_mut().enumerate() {
+            l.location.line = i as u64 + 1;
+        }
+    }
+
+    fn first(links: &mut [Link]) -> (ProblemKind, Option<u64>) {
+        relocate(links);
+        let (_, problem) = check_chain(links);
+        let p = problem.expect("a problem");
+        (p.kind, p.location.and_then(|l| l.seq))
+    }
+
+    #[test]
+    fn classifies_each_kind_of_damage() {
+        assert!(check_chain(&chain(6)).1.is_none());
+
+        let mut c = chain(6);
+        c[2].hash = "edited".to_owned();
+        assert_eq!(first(&mut c), (ProblemKind::Edited, Some(3)));
+
+        let mut c = chain(6);
+        c.remove(0);
+        assert_eq!(first(&mut c), (ProblemKind::Removed, Some(2)));
+
+        let mut c = chain(6);
+        c.drain(2..4);
+        assert_eq!(first(&mut c), (ProblemKind::Removed, Some(5)));
+
+        let mut c = chain(6);
+        c.swap(4, 5);
+        assert_eq!(
+            first(&mut c),
+            (ProblemKind::Reordered, Some(6)),
+            "last two swapped"
+        );
+
+        let mut c = chain(6);
+        c.swap(1, 4);
+        assert_eq!(
+            first(&mut c),
+            (ProblemKind::Reordered, Some(5)),
+            "non-adjacent swap"
+        );
+
+        let mut c = chain(6);
+        let mut dup = Link {
+            hash: "forged".to_owned(),
+            ..chain(6).remove(2)
+        };
+        dup.location.seq = Some(3);
+        c.push(dup);
+        assert_eq!(
+            first(&mut c),
+            (ProblemKind::Inserted, Some(3)),
+            "duplicate appended at the end"
+        );
+
+        let mut c = chain(6);
+        let forged = Link {
+            seq: 7,
+            prev_hash: "h3".to_owned(),
+            hash: "forged".to_owned(),
+            ..chain(6).remove(0)
+        };
+        c.insert(3, forged);
+        let (kind, _) = first(&mut c);
+        assert_eq!(
+            kind,
+            ProblemKind::Inserted,
+            "a made-up record linking to seq 3"
+        );
+    }
+}

@@ -323,3 +323,23 @@ fn records_as_an_arrow_batch() {
     assert!(records_to_batch(&[]).expect("empty").num_rows() == 0);
     let _ = Arc::new(());
 }
+
+#[test]
+fn reading_the_log_is_logged_as_its_own_kind() {
+    let f = Fixture::with_records(2);
+    let log = f.open();
+    let mut d = RecordDraft::log_read(
+        Actor::LocalUser("fg".into()),
+        "toezicht",
+        "knooppunt audit sql",
+    );
+    d.sql = Some("SELECT role, count(*) FROM audit_log GROUP BY role".to_owned());
+    log.append(d).expect("append");
+    drop(log);
+    let records = read_records(&f.dir).expect("read");
+    let last = records.last().expect("a record");
+    assert_eq!(last.kind, RecordKind::LogRead);
+    assert_eq!(last.role, "privacy_officer");
+    assert_eq!(last.actor.to_string(), "local:fg");
+    assert!(verify(&f.dir, None).is_ok());
+}
