@@ -46,6 +46,32 @@ fn attacker_lp_audit_finds_no_narrow_interval() {
     assert!(total_lps >= 2 * total_suppressed);
 }
 
+/// The same audit with larger wijken, more tiny buurten and raised `k`s.
+#[test]
+fn attacker_lp_audit_holds_with_large_wijken_and_raised_k() {
+    let spec = Spec {
+        gemeenten: 2,
+        wijken: (1, 7),
+        buurten: (1, 12),
+        tiny_share: 0.45,
+        with_sum: true,
+    };
+    let mut cfg = config();
+    cfg.k.person = 15;
+    cfg.k.address = 5;
+    cfg.k.company = 4;
+    let params = cfg.validate().expect("valid");
+    for seed in [31, 32, 33] {
+        let cells = generate(seed, &spec);
+        let rel = release(&cells, &cfg).expect("releases");
+        for tree in trees(&cells, &rel, &params) {
+            let (violations, _) = audit_tree(&tree);
+            assert!(violations.is_empty(), "seed {seed}: {violations:#?}");
+            remainders_are_zero_or_at_least_k(&tree);
+        }
+    }
+}
+
 /// Issue 4: no released number has true support below k, and no released
 /// parent minus its released parts leaves a positive remainder below k.
 #[test]
