@@ -10,13 +10,13 @@
 -- at the counted addresses.
 WITH establishments AS (
   SELECT
-    buurtcode, wijkcode, gemeentecode, kvk_nummer,
+    buurtcode, wijkcode, gemeentecode, kvk_nummer, record_key,
     COALESCE(adresseerbaarobject_id, 'vestiging:' || vestigingsnummer) AS address
   FROM actieve_vestigingen
 ),
 facts AS (
   SELECT
-    buurtcode, wijkcode, gemeentecode, kvk_nummer AS unit, address,
+    buurtcode, wijkcode, gemeentecode, kvk_nummer AS unit, record_key, address,
     COUNT(*) OVER (PARTITION BY address) >= 5 AS in_numerator
   FROM establishments
 ),
@@ -31,7 +31,9 @@ cells AS (
     COUNT(DISTINCT CASE WHEN in_numerator THEN address END) AS numerator,
     COUNT(DISTINCT address) AS denominator,
     COUNT(DISTINCT CASE WHEN in_numerator THEN unit END) AS numerator_support,
-    COUNT(DISTINCT unit) AS denominator_support
+    COUNT(DISTINCT unit) AS denominator_support,
+    SUM(CASE WHEN in_numerator THEN record_key ELSE 0 END) AS numerator_key,
+    SUM(record_key) AS denominator_key
   FROM facts
   GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
 )
@@ -43,7 +45,9 @@ SELECT
   CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
   CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
   CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
-  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support,
+  CAST(COALESCE(c.numerator_key, 0) AS BIGINT) AS numerator_key,
+  CAST(COALESCE(c.denominator_key, 0) AS BIGINT) AS denominator_key
 FROM gebieden g
 FULL OUTER JOIN cells c
   ON c.level = g.level AND c.code = g.code

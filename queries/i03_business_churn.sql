@@ -9,15 +9,15 @@
 -- Support: distinct kvk_nummer involved in the events; distinct kvk_nummer of
 -- the active establishments.
 WITH facts AS (
-  SELECT 'n' AS side, buurtcode, wijkcode, gemeentecode, kvk_nummer AS unit
+  SELECT 'n' AS side, buurtcode, wijkcode, gemeentecode, kvk_nummer AS unit, record_key
   FROM kvk
   WHERE datum_inschrijving > {{window_start}} AND datum_inschrijving <= {{peildatum}}
   UNION ALL
-  SELECT 'n' AS side, buurtcode, wijkcode, gemeentecode, kvk_nummer AS unit
+  SELECT 'n' AS side, buurtcode, wijkcode, gemeentecode, kvk_nummer AS unit, record_key
   FROM kvk
   WHERE datum_opheffing > {{window_start}} AND datum_opheffing <= {{peildatum}}
   UNION ALL
-  SELECT 'd' AS side, buurtcode, wijkcode, gemeentecode, kvk_nummer AS unit
+  SELECT 'd' AS side, buurtcode, wijkcode, gemeentecode, kvk_nummer AS unit, record_key
   FROM actieve_vestigingen
 ),
 cells AS (
@@ -31,7 +31,9 @@ cells AS (
     SUM(CASE WHEN side = 'n' THEN 1 ELSE 0 END) AS numerator,
     SUM(CASE WHEN side = 'd' THEN 1 ELSE 0 END) AS denominator,
     COUNT(DISTINCT CASE WHEN side = 'n' THEN unit END) AS numerator_support,
-    COUNT(DISTINCT CASE WHEN side = 'd' THEN unit END) AS denominator_support
+    COUNT(DISTINCT CASE WHEN side = 'd' THEN unit END) AS denominator_support,
+    SUM(CASE WHEN side = 'n' THEN record_key ELSE 0 END) AS numerator_key,
+    SUM(CASE WHEN side = 'd' THEN record_key ELSE 0 END) AS denominator_key
   FROM facts
   GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
 )
@@ -43,7 +45,9 @@ SELECT
   CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
   CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
   CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
-  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support,
+  CAST(COALESCE(c.numerator_key, 0) AS BIGINT) AS numerator_key,
+  CAST(COALESCE(c.denominator_key, 0) AS BIGINT) AS denominator_key
 FROM gebieden g
 FULL OUTER JOIN cells c
   ON c.level = g.level AND c.code = g.code

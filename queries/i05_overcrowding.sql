@@ -8,16 +8,16 @@
 --
 -- Support: distinct addresses on both sides. The area is the address's.
 WITH occupancy AS (
-  SELECT a.identificatie, a.oppervlakte, a.buurtcode, a.wijkcode, a.gemeentecode,
+  SELECT a.identificatie, a.oppervlakte, a.buurtcode, a.wijkcode, a.gemeentecode, a.record_key,
          COUNT(*) AS registrations
   FROM adressen a
   JOIN actuele_inschrijvingen i ON i.adresseerbaarobject_id = a.identificatie
   WHERE a.woonfunctie AND i.soort_adres = 'W'
-  GROUP BY a.identificatie, a.oppervlakte, a.buurtcode, a.wijkcode, a.gemeentecode
+  GROUP BY a.identificatie, a.oppervlakte, a.buurtcode, a.wijkcode, a.gemeentecode, a.record_key
 ),
 facts AS (
   SELECT
-    buurtcode, wijkcode, gemeentecode, identificatie AS unit,
+    buurtcode, wijkcode, gemeentecode, identificatie AS unit, record_key,
     COALESCE(registrations >= 4 AND oppervlakte < 12 * registrations, false) AS in_numerator
   FROM occupancy
 ),
@@ -32,7 +32,9 @@ cells AS (
     SUM(CASE WHEN in_numerator THEN 1 ELSE 0 END) AS numerator,
     COUNT(*) AS denominator,
     COUNT(DISTINCT CASE WHEN in_numerator THEN unit END) AS numerator_support,
-    COUNT(DISTINCT unit) AS denominator_support
+    COUNT(DISTINCT unit) AS denominator_support,
+    SUM(CASE WHEN in_numerator THEN record_key ELSE 0 END) AS numerator_key,
+    SUM(record_key) AS denominator_key
   FROM facts
   GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
 )
@@ -44,7 +46,9 @@ SELECT
   CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
   CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
   CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
-  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support,
+  CAST(COALESCE(c.numerator_key, 0) AS BIGINT) AS numerator_key,
+  CAST(COALESCE(c.denominator_key, 0) AS BIGINT) AS denominator_key
 FROM gebieden g
 FULL OUTER JOIN cells c
   ON c.level = g.level AND c.code = g.code

@@ -16,13 +16,13 @@ WITH latest AS (
   SELECT MAX(jaar) AS jaar FROM energie
 ),
 usage AS (
-  SELECT a.identificatie, a.oppervlakte, a.buurtcode, a.wijkcode, a.gemeentecode,
+  SELECT a.identificatie, a.oppervlakte, a.buurtcode, a.wijkcode, a.gemeentecode, a.record_key,
          SUM(e.verbruik_kwh) AS kwh
   FROM energie e
   JOIN latest l ON e.jaar = l.jaar
   JOIN adressen a ON a.identificatie = e.adresseerbaarobject_id
   WHERE a.woonfunctie
-  GROUP BY a.identificatie, a.oppervlakte, a.buurtcode, a.wijkcode, a.gemeentecode
+  GROUP BY a.identificatie, a.oppervlakte, a.buurtcode, a.wijkcode, a.gemeentecode, a.record_key
 ),
 banded AS (
   SELECT *,
@@ -42,7 +42,7 @@ thresholds AS (
 ),
 facts AS (
   SELECT
-    b.buurtcode, b.wijkcode, b.gemeentecode, b.identificatie AS unit,
+    b.buurtcode, b.wijkcode, b.gemeentecode, b.identificatie AS unit, b.record_key,
     COALESCE(b.kwh > t.p99, false) AS in_numerator
   FROM banded b
   LEFT JOIN thresholds t ON t.gemeentecode = b.gemeentecode AND t.band = b.band
@@ -60,7 +60,9 @@ cells AS (
     SUM(CASE WHEN in_numerator THEN 1 ELSE 0 END) AS numerator,
     COUNT(*) AS denominator,
     COUNT(DISTINCT CASE WHEN in_numerator THEN unit END) AS numerator_support,
-    COUNT(DISTINCT unit) AS denominator_support
+    COUNT(DISTINCT unit) AS denominator_support,
+    SUM(CASE WHEN in_numerator THEN record_key ELSE 0 END) AS numerator_key,
+    SUM(record_key) AS denominator_key
   FROM facts
   GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
 )
@@ -72,7 +74,9 @@ SELECT
   CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
   CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
   CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
-  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support,
+  CAST(COALESCE(c.numerator_key, 0) AS BIGINT) AS numerator_key,
+  CAST(COALESCE(c.denominator_key, 0) AS BIGINT) AS denominator_key
 FROM gebieden g
 FULL OUTER JOIN cells c
   ON c.level = g.level AND c.code = g.code

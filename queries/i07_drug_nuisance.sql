@@ -5,15 +5,16 @@
 -- denominator: inhabitants (distinct persons with a current W registration)
 -- sources: meldingen, brp, bag
 -- privacy_unit: report
+-- denominator_unit: person
 --
 -- Support: reports (distinct melding_id); distinct persons.
 WITH facts AS (
-  SELECT 'n' AS side, buurtcode, wijkcode, gemeentecode, melding_id AS unit
+  SELECT 'n' AS side, buurtcode, wijkcode, gemeentecode, melding_id AS unit, record_key
   FROM meldingen
   WHERE categorie = 'Drugsoverlast'
     AND datum > {{window_start}} AND datum <= {{peildatum}}
   UNION ALL
-  SELECT 'd' AS side, buurtcode, wijkcode, gemeentecode, persoon_id AS unit
+  SELECT 'd' AS side, buurtcode, wijkcode, gemeentecode, persoon_id AS unit, record_key
   FROM inwoners
 ),
 cells AS (
@@ -27,7 +28,9 @@ cells AS (
     SUM(CASE WHEN side = 'n' THEN 1 ELSE 0 END) AS numerator,
     COUNT(DISTINCT CASE WHEN side = 'd' THEN unit END) AS denominator,
     COUNT(DISTINCT CASE WHEN side = 'n' THEN unit END) AS numerator_support,
-    COUNT(DISTINCT CASE WHEN side = 'd' THEN unit END) AS denominator_support
+    COUNT(DISTINCT CASE WHEN side = 'd' THEN unit END) AS denominator_support,
+    SUM(CASE WHEN side = 'n' THEN record_key ELSE 0 END) AS numerator_key,
+    SUM(CASE WHEN side = 'd' THEN record_key ELSE 0 END) AS denominator_key
   FROM facts
   GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
 )
@@ -39,7 +42,9 @@ SELECT
   CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
   CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
   CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
-  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support,
+  CAST(COALESCE(c.numerator_key, 0) AS BIGINT) AS numerator_key,
+  CAST(COALESCE(c.denominator_key, 0) AS BIGINT) AS denominator_key
 FROM gebieden g
 FULL OUTER JOIN cells c
   ON c.level = g.level AND c.code = g.code

@@ -27,7 +27,7 @@ previous AS (
 ),
 facts AS (
   SELECT
-    v.buurtcode, v.wijkcode, v.gemeentecode, v.transactie_id AS unit, v.adresseerbaarobject_id AS address,
+    v.buurtcode, v.wijkcode, v.gemeentecode, v.transactie_id AS unit, v.record_key, v.adresseerbaarobject_id AS address,
     COALESCE(p.previous_date >= v.transactiedatum - INTERVAL '12 months'
              AND p.previous_koopsom > 0
              AND v.koopsom * 10 >= p.previous_koopsom * 13, false) AS in_numerator
@@ -47,7 +47,9 @@ cells AS (
     SUM(CASE WHEN in_numerator THEN 1 ELSE 0 END) AS numerator,
     COUNT(*) AS denominator,
     COUNT(DISTINCT CASE WHEN in_numerator THEN address END) AS numerator_support,
-    COUNT(DISTINCT unit) AS denominator_support
+    COUNT(DISTINCT unit) AS denominator_support,
+    SUM(CASE WHEN in_numerator THEN record_key ELSE 0 END) AS numerator_key,
+    SUM(record_key) AS denominator_key
   FROM facts
   GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
 )
@@ -59,7 +61,9 @@ SELECT
   CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
   CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
   CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
-  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support,
+  CAST(COALESCE(c.numerator_key, 0) AS BIGINT) AS numerator_key,
+  CAST(COALESCE(c.denominator_key, 0) AS BIGINT) AS denominator_key
 FROM gebieden g
 FULL OUTER JOIN cells c
   ON c.level = g.level AND c.code = g.code

@@ -8,12 +8,12 @@
 --
 -- Support: distinct addresses on both sides.
 WITH facts AS (
-  SELECT 'n' AS side, buurtcode, wijkcode, gemeentecode, adresseerbaarobject_id AS unit
+  SELECT 'n' AS side, buurtcode, wijkcode, gemeentecode, adresseerbaarobject_id AS unit, record_key
   FROM handhaving
   WHERE soort <> 'Bibob-toets'
     AND datum_start > {{window_start}} AND datum_start <= {{peildatum}}
   UNION ALL
-  SELECT 'd' AS side, buurtcode, wijkcode, gemeentecode, identificatie AS unit
+  SELECT 'd' AS side, buurtcode, wijkcode, gemeentecode, identificatie AS unit, record_key
   FROM adressen
 ),
 cells AS (
@@ -27,7 +27,9 @@ cells AS (
     SUM(CASE WHEN side = 'n' THEN 1 ELSE 0 END) AS numerator,
     SUM(CASE WHEN side = 'd' THEN 1 ELSE 0 END) AS denominator,
     COUNT(DISTINCT CASE WHEN side = 'n' THEN unit END) AS numerator_support,
-    COUNT(DISTINCT CASE WHEN side = 'd' THEN unit END) AS denominator_support
+    COUNT(DISTINCT CASE WHEN side = 'd' THEN unit END) AS denominator_support,
+    SUM(CASE WHEN side = 'n' THEN record_key ELSE 0 END) AS numerator_key,
+    SUM(CASE WHEN side = 'd' THEN record_key ELSE 0 END) AS denominator_key
   FROM facts
   GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
 )
@@ -39,7 +41,9 @@ SELECT
   CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
   CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
   CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
-  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support,
+  CAST(COALESCE(c.numerator_key, 0) AS BIGINT) AS numerator_key,
+  CAST(COALESCE(c.denominator_key, 0) AS BIGINT) AS denominator_key
 FROM gebieden g
 FULL OUTER JOIN cells c
   ON c.level = g.level AND c.code = g.code

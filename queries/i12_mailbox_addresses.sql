@@ -8,7 +8,7 @@
 -- Support: distinct persons on both sides.
 WITH facts AS (
   SELECT
-    buurtcode, wijkcode, gemeentecode, persoon_id AS unit,
+    buurtcode, wijkcode, gemeentecode, persoon_id AS unit, record_key,
     soort_adres = 'B' AS in_numerator
   FROM actuele_inschrijvingen
 ),
@@ -23,7 +23,9 @@ cells AS (
     SUM(CASE WHEN in_numerator THEN 1 ELSE 0 END) AS numerator,
     COUNT(*) AS denominator,
     COUNT(DISTINCT CASE WHEN in_numerator THEN unit END) AS numerator_support,
-    COUNT(DISTINCT unit) AS denominator_support
+    COUNT(DISTINCT unit) AS denominator_support,
+    SUM(CASE WHEN in_numerator THEN record_key ELSE 0 END) AS numerator_key,
+    SUM(record_key) AS denominator_key
   FROM facts
   GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
 )
@@ -35,7 +37,9 @@ SELECT
   CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
   CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
   CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
-  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support
+  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support,
+  CAST(COALESCE(c.numerator_key, 0) AS BIGINT) AS numerator_key,
+  CAST(COALESCE(c.denominator_key, 0) AS BIGINT) AS denominator_key
 FROM gebieden g
 FULL OUTER JOIN cells c
   ON c.level = g.level AND c.code = g.code

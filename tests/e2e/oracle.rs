@@ -58,7 +58,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Date32Type, Decimal128Type, Float64Type, Int32Type};
+use arrow::datatypes::{Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type};
 use chrono::{Months, NaiveDate, TimeDelta};
 use knooppunt_core::Source;
 use knooppunt_ingest::Manifest;
@@ -108,14 +108,20 @@ pub struct OracleValue {
     pub denominator: i64,
     pub numerator_support: i64,
     pub denominator_support: i64,
+    /// Σ record_key over the records counted in the numerator (the cell
+    /// key of PRIVACY.md's perturbation); every record carries its unit's
+    /// key, so a unit with two counted records adds its key twice.
+    pub numerator_key: i64,
+    pub denominator_key: i64,
 }
 
-/// The area columns of a lake row.
+/// The area columns of a lake row, and its record key (0 for buurten).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Area {
     pub buurt: String,
     pub wijk: String,
     pub gemeente: String,
+    pub key: i64,
 }
 
 impl Area {
@@ -275,13 +281,19 @@ fn areas(b: &RecordBatch) -> Vec<Area> {
         strs(b, "wijkcode"),
         strs(b, "gemeentecode"),
     );
+    let keys: Vec<i64> = match b.column_by_name("record_key") {
+        Some(k) => k.as_primitive::<Int64Type>().values().to_vec(),
+        None => vec![0; b.num_rows()],
+    };
     bu.into_iter()
         .zip(wk)
         .zip(gm)
-        .map(|((buurt, wijk), gemeente)| Area {
+        .zip(keys)
+        .map(|(((buurt, wijk), gemeente), key)| Area {
             buurt,
             wijk,
             gemeente,
+            key,
         })
         .collect()
 }
@@ -453,6 +465,8 @@ struct Cell {
     den: i64,
     num_units: HashSet<String>,
     den_units: HashSet<String>,
+    num_key: i64,
+    den_key: i64,
 }
 
 /// Counts and distinct units per (level, code) of one indicator.
@@ -468,21 +482,25 @@ impl Acc {
             .or_default()
     }
 
-    /// One numerator item (counted once) with its privacy units.
-    fn num(&mut self, area: &Area, units: &[&str]) {
+    /// One numerator item (counted once) with its privacy units and the
+    /// sum of its records' keys.
+    fn num(&mut self, area: &Area, units: &[&str], key: i64) {
         for lvl in Lvl::ALL {
             let c = self.cell(lvl, area);
             c.num += 1;
             c.num_units.extend(units.iter().map(|u| u.to_string()));
+            c.num_key += key;
         }
     }
 
-    /// One denominator item (counted once) with its privacy units.
-    fn den(&mut self, area: &Area, units: &[&str]) {
+    /// One denominator item (counted once) with its privacy units and the
+    /// sum of its records' keys.
+    fn den(&mut self, area: &Area, units: &[&str], key: i64) {
         for lvl in Lvl::ALL {
             let c = self.cell(lvl, area);
             c.den += 1;
             c.den_units.extend(units.iter().map(|u| u.to_string()));
+            c.den_key += key;
         }
     }
 
@@ -538,6 +556,8 @@ impl Acc {
                 denominator: den,
                 numerator_support: c.num_units.len() as i64,
                 denominator_support: c.den_units.len() as i64,
+                numerator_key: c.num_key,
+                denominator_key: c.den_key,
             });
         }
         out
@@ -613,19 +633,23 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
 
     let active_kvk: Vec<&Kvk> = rows.kvk.iter().filter(|k| active(k, p)).collect();
     let current_brp: Vec<&Brp> = rows.brp.iter().filter(|r| current(r, p)).collect();
-    // Inhabitants: distinct persons with a current W registration.
+    // Inhabitants: distinct persons with a current W registration; a
+    // person registered twice in one buurt is one inhabitant record there.
     let inhabitants = |acc: &mut Acc| {
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
         for r in current_brp.iter().filter(|r| r.soort == "W") {
-            acc.den(&r.area, &[&r.persoon]);
+            if seen.insert((r.persoon.as_str(), r.area.buurt.as_str())) {
+                acc.den(&r.area, &[&r.persoon], r.area.key);
+            }
         }
     };
 
     // I01 cash-intensive businesses.
     let mut acc = Acc::default();
     for k in &active_kvk {
-        acc.den(&k.area, &[&k.kvk]);
+        acc.den(&k.area, &[&k.kvk], k.area.key);
         if is_cash(&k.sbi) {
-            acc.num(&k.area, &[&k.kvk]);
+            acc.num(&k.area, &[&k.kvk], k.area.key);
         }
     }
     emit("I01", acc, false);
@@ -655,9 +679,10 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
         assert_eq!(areas.len(), 1, "address {key} lies in several areas");
         let units: Vec<&str> = ks.iter().map(|k| k.kvk.as_str()).collect();
         let area = &ks[0].area;
-        acc.den(area, &units);
+        let key: i64 = ks.iter().map(|k| k.area.key).sum();
+        acc.den(area, &units, key);
         if ks.len() >= 5 {
-            acc.num(area, &units);
+            acc.num(area, &units, key);
         }
     }
     emit("I02", acc, false);
@@ -665,14 +690,14 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
     // I03 business churn: events.
     let mut acc = Acc::default();
     for k in &active_kvk {
-        acc.den(&k.area, &[&k.kvk]);
+        acc.den(&k.area, &[&k.kvk], k.area.key);
     }
     for k in &rows.kvk {
         if w.contains(k.inschrijving) {
-            acc.num(&k.area, &[&k.kvk]);
+            acc.num(&k.area, &[&k.kvk], k.area.key);
         }
         if k.opheffing.is_some_and(|o| w.contains(o)) {
-            acc.num(&k.area, &[&k.kvk]);
+            acc.num(&k.area, &[&k.kvk], k.area.key);
         }
     }
     emit("I03", acc, false);
@@ -685,7 +710,7 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
             && w.contains(u)
             && (u - r.inschrijving).num_days() < 183
         {
-            acc.num(&r.area, &[&r.persoon]);
+            acc.num(&r.area, &[&r.persoon], r.area.key);
         }
     }
     emit("I04", acc, true);
@@ -701,9 +726,9 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
         if n == 0 {
             continue;
         }
-        acc.den(&a.area, &[&a.id]);
+        acc.den(&a.area, &[&a.id], a.area.key);
         if n >= 4 && a.oppervlakte.is_some_and(|o| i64::from(o) < 12 * n) {
-            acc.num(&a.area, &[&a.id]);
+            acc.num(&a.area, &[&a.id], a.area.key);
         }
     }
     emit("I05", acc, false);
@@ -729,9 +754,9 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
             let mut values: Vec<f64> = members.iter().map(|m| m.1).collect();
             let threshold = percentile_cont(&mut values, 0.99);
             for (a, v) in members {
-                acc.den(&a.area, &[&a.id]);
+                acc.den(&a.area, &[&a.id], a.area.key);
                 if *v > threshold {
-                    acc.num(&a.area, &[&a.id]);
+                    acc.num(&a.area, &[&a.id], a.area.key);
                 }
             }
         }
@@ -743,7 +768,7 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
     inhabitants(&mut acc);
     for m in &rows.meldingen {
         if m.categorie == "Drugsoverlast" && w.contains(m.datum) {
-            acc.num(&m.area, &[&m.id]);
+            acc.num(&m.area, &[&m.id], m.area.key);
         }
     }
     emit("I07", acc, true);
@@ -755,7 +780,7 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
         sales_of.entry(s.adres.as_str()).or_default().push(s);
     }
     for s in rows.vastgoed.iter().filter(|s| w.contains(s.datum)) {
-        acc.den(&s.area, &[&s.id]);
+        acc.den(&s.area, &[&s.id], s.area.key);
         let earlier = sales_of[s.adres.as_str()]
             .iter()
             .filter(|o| o.datum < s.datum);
@@ -769,7 +794,7 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
             .filter(|o| o.datum == prev_date)
             .any(|o| o.koopsom_cents > 0 && s.koopsom_cents * 100 >= o.koopsom_cents * 130);
         if quick {
-            acc.num(&s.area, &[&s.adres]);
+            acc.num(&s.area, &[&s.adres], s.area.key);
         }
     }
     emit("I08", acc, false);
@@ -782,7 +807,7 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
         *e = (*e).min(k.inschrijving);
     }
     for s in rows.vastgoed.iter().filter(|s| w.contains(s.datum)) {
-        acc.den(&s.area, &[&s.id]);
+        acc.den(&s.area, &[&s.id], s.area.key);
         if s.koper_type != "rechtspersoon" {
             continue;
         }
@@ -791,7 +816,7 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
             continue;
         };
         if minus_12_months(s.datum) < *reg && *reg <= s.datum {
-            acc.num(&s.area, &[kvk]);
+            acc.num(&s.area, &[kvk], s.area.key);
         }
     }
     emit("I09", acc, false);
@@ -799,11 +824,11 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
     // I10 enforcement.
     let mut acc = Acc::default();
     for a in &rows.bag {
-        acc.den(&a.area, &[&a.id]);
+        acc.den(&a.area, &[&a.id], a.area.key);
     }
     for z in &rows.handhaving {
         if z.soort != "Bibob-toets" && w.contains(z.start) {
-            acc.num(&z.area, &[&z.adres]);
+            acc.num(&z.area, &[&z.adres], z.area.key);
         }
     }
     emit("I10", acc, false);
@@ -813,9 +838,9 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
     let mut in_use: HashSet<&str> = current_brp.iter().map(|r| r.adres.as_str()).collect();
     in_use.extend(active_kvk.iter().filter_map(|k| k.adres.as_deref()));
     for a in &rows.bag {
-        acc.den(&a.area, &[&a.id]);
+        acc.den(&a.area, &[&a.id], a.area.key);
         if !in_use.contains(a.id.as_str()) {
-            acc.num(&a.area, &[&a.id]);
+            acc.num(&a.area, &[&a.id], a.area.key);
         }
     }
     emit("I11", acc, false);
@@ -823,9 +848,9 @@ pub fn indicators(rows: &LakeRows, peildatum: NaiveDate) -> Vec<OracleValue> {
     // I12 mailbox addresses.
     let mut acc = Acc::default();
     for r in &current_brp {
-        acc.den(&r.area, &[&r.persoon]);
+        acc.den(&r.area, &[&r.persoon], r.area.key);
         if r.soort == "B" {
-            acc.num(&r.area, &[&r.persoon]);
+            acc.num(&r.area, &[&r.persoon], r.area.key);
         }
     }
     emit("I12", acc, false);

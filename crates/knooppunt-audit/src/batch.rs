@@ -21,7 +21,7 @@ fn list_of_utf8() -> DataType {
 /// `suppressed_reasons` is `reason=count` pairs joined by commas;
 /// `cells_suppressed` is their total.
 pub fn audit_schema() -> SchemaRef {
-    let utc = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let utc = || DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()));
     Arc::new(Schema::new(vec![
         Field::new("seq", DataType::UInt64, false),
         Field::new("kind", DataType::Utf8, false),
@@ -56,7 +56,7 @@ pub fn records_to_batch(records: &[AuditRecord]) -> Result<RecordBatch, AuditErr
     let n = records.len();
     let mut seq = UInt64Builder::with_capacity(n);
     let mut kind = StringBuilder::new();
-    let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("+00:00");
     let mut trace_id = StringBuilder::new();
     let mut actor = StringBuilder::new();
     let mut role = StringBuilder::new();

@@ -1,8 +1,10 @@
 //! `knooppunt`: the command-line front end. It parses arguments, reads key
 //! files and shows progress; all work happens in the library crates.
 
+mod audit;
 mod progress;
 mod query;
+mod release;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,9 @@ enum Command {
     /// Compute per-buurt signals from the indicators, with the trend
     /// against twelve months earlier.
     Signals(query::QueryArgs),
+    /// The audit log: verify, checkpoint, query and review it.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -94,6 +99,14 @@ struct DemoArgs {
 }
 
 fn main() -> ExitCode {
+    // Diagnostics of the libraries (DataFusion, Ballista) on stderr, only
+    // when asked for: `KNOOPPUNT_LOG=info` (an env-filter directive).
+    if let Ok(filter) = std::env::var("KNOOPPUNT_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -142,6 +155,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             query::run_signals(&args)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Audit(command) => audit::run_audit(&command),
     }
 }
 

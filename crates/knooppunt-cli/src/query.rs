@@ -15,9 +15,14 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use chrono::{Months, NaiveDate};
 use knooppunt_query::{
-    Engine, EngineOptions, IndicatorValue, Level, Registry, SignalConfig, compute_signals,
+    Engine, EngineOptions, Execution, IndicatorValue, Level, Registry, SignalConfig,
+    compute_signals,
 };
 use serde::Serialize;
+
+use crate::audit::{AuditOpts, Recorder};
+use crate::release;
+use knooppunt_privacy::{CSV_HEADER, Release};
 
 /// Options shared by `indicators` and `signals`.
 #[derive(clap::Args, Debug)]
@@ -51,10 +56,23 @@ pub(crate) struct QueryArgs {
     /// and add your own to extend it.
     #[arg(long)]
     queries: Option<PathBuf>,
-    /// Where queries run: `local` (this process). Distributed execution
-    /// (`ballista://host:port`) is not part of this build.
-    #[arg(long, default_value = "local")]
-    engine: String,
+    /// Where queries run: `local` (this process), `ballista://HOST:PORT`
+    /// (an Apache DataFusion Ballista scheduler whose executors read the
+    /// lake at the same paths) or `ballista-standalone` (an in-process
+    /// scheduler and executor).
+    #[arg(long, default_value = "local", value_parser = Execution::parse)]
+    engine: Execution,
+    /// Apply disclosure control (threshold, dominance, secondary
+    /// suppression, cell-key perturbation; PRIVACY.md "Released tables")
+    /// and print only what may be released.
+    #[arg(long)]
+    release: bool,
+    /// Release configuration (JSON; every field optional, defaults from
+    /// PRIVACY.md): k per privacy unit, dominance, perturbation table.
+    #[arg(long, requires = "release")]
+    release_config: Option<PathBuf>,
+    #[command(flatten)]
+    audit: AuditOpts,
 }
 
 /// Output formats.
@@ -120,13 +138,6 @@ pub(crate) fn parse_bytes(s: &str) -> Result<usize, String> {
 
 /// Checks the options that do not depend on the lake and opens the engine.
 fn open_engine(args: &QueryArgs) -> Result<Engine> {
-    match args.engine.as_str() {
-        "local" => {}
-        e if e.starts_with("ballista://") || e.starts_with("df://") => bail!(
-            "--engine {e}: distributed execution (Ballista) is not supported in this build; use --engine local"
-        ),
-        _ => bail!("--engine must be `local`"),
-    }
     if args.format == Format::Parquet && args.out.is_none() {
         bail!("--format parquet needs --out FILE");
     }
@@ -134,6 +145,7 @@ fn open_engine(args: &QueryArgs) -> Result<Engine> {
         memory_limit: args.memory_limit,
         spill_dir: args.spill_dir.clone(),
         threads: None,
+        execution: args.engine.clone(),
     };
     let mut engine = Engine::open(&args.lake, options)?;
     if let Some(dir) = &args.queries {
@@ -155,15 +167,52 @@ fn main_runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Starts the audit record of a run: the lake's snapshots and the tables
+/// the indicators read.
+fn start_record(args: &QueryArgs, engine: &Engine, command: &str) -> Result<Recorder> {
+    let mut recorder = Recorder::start(&args.audit, &args.lake, "admin", command)?;
+    let draft = recorder.draft();
+    draft.snapshots = engine
+        .snapshots()
+        .iter()
+        .map(|(source, id)| (source.name().to_string(), id.clone()))
+        .collect();
+    let mut tables: Vec<String> = engine
+        .registry()
+        .queries()
+        .iter()
+        .flat_map(|q| q.sources.iter().map(|s| s.name().to_string()))
+        .collect();
+    tables.sort();
+    tables.dedup();
+    draft.tables = tables;
+    draft.policy_version = "exact (no disclosure control)".to_string();
+    Ok(recorder)
+}
+
+/// Runs `work`; records a refusal when it fails.
+fn recorded<T>(recorder: Recorder, work: impl FnOnce() -> Result<T>) -> Result<(Recorder, T)> {
+    match work() {
+        Ok(v) => Ok((recorder, v)),
+        Err(e) => {
+            recorder.refuse("error");
+            Err(e)
+        }
+    }
+}
+
 /// `knooppunt indicators`.
 pub(crate) fn run_indicators(args: &QueryArgs) -> Result<()> {
     let engine = open_engine(args)?;
-    let table = main_runtime()?.block_on(async {
-        let peildatum = match args.peildatum {
-            Some(p) => p,
-            None => engine.default_peildatum().await?,
-        };
-        anyhow::Ok(engine.indicators(peildatum).await?)
+    let recorder = start_record(args, &engine, "knooppunt indicators")?;
+    let (mut recorder, table) = recorded(recorder, || {
+        main_runtime()?.block_on(async {
+            let peildatum = match args.peildatum {
+                Some(p) => p,
+                None => engine.default_peildatum().await?,
+            };
+            anyhow::Ok(engine.indicators(peildatum).await?)
+        })
     })?;
     eprintln!("indicators: peildatum {}", table.peildatum);
     let rows: Vec<&IndicatorValue> = table
@@ -171,6 +220,11 @@ pub(crate) fn run_indicators(args: &QueryArgs) -> Result<()> {
         .iter()
         .filter(|v| args.level.is_none_or(|l| v.level == l))
         .collect();
+    if args.release {
+        return write_release(args, &engine, &table, recorder);
+    }
+    recorder.draft().cells_returned = rows.len() as u64;
+    recorder.commit()?;
     match args.format {
         Format::Json => {
             #[derive(Serialize)]
@@ -210,19 +264,27 @@ pub(crate) fn run_signals(args: &QueryArgs) -> Result<()> {
         bail!("signals are computed per buurt; --level can only be buurt");
     }
     let engine = open_engine(args)?;
-    let (current, previous) = main_runtime()?.block_on(async {
-        let peildatum = match args.peildatum {
-            Some(p) => p,
-            None => engine.default_peildatum().await?,
-        };
-        let current = engine.indicators(peildatum).await?;
-        let previous = match peildatum.checked_sub_months(Months::new(12)) {
-            Some(p) => Some(engine.indicators(p).await?),
-            None => None,
-        };
-        anyhow::Ok((current, previous))
+    let recorder = start_record(args, &engine, "knooppunt signals")?;
+    let (mut recorder, (current, previous)) = recorded(recorder, || {
+        main_runtime()?.block_on(async {
+            let peildatum = match args.peildatum {
+                Some(p) => p,
+                None => engine.default_peildatum().await?,
+            };
+            let current = engine.indicators(peildatum).await?;
+            let previous = match peildatum.checked_sub_months(Months::new(12)) {
+                Some(p) => Some(engine.indicators(p).await?),
+                None => None,
+            };
+            anyhow::Ok((current, previous))
+        })
     })?;
+    if args.release {
+        return write_released_signals(args, &engine, &current, previous.as_ref(), recorder);
+    }
     let signals = compute_signals(&current, previous.as_ref(), &SignalConfig::default());
+    recorder.draft().cells_returned = signals.len() as u64;
+    recorder.commit()?;
     eprintln!(
         "signals: peildatum {}, compared with {}",
         current.peildatum,
@@ -677,4 +739,188 @@ mod tests {
         let composite = Flattened::of(&[v], false, &[]).unwrap();
         assert_eq!(composite.columns, ["buurtcode", "above_p90", "flag"]);
     }
+}
+
+/// Fills the audit draft with what a release applied.
+fn record_release(recorder: &mut Recorder, released: &Release, cells: usize) {
+    let draft = recorder.draft();
+    draft.cells_returned = cells as u64;
+    draft.cells_suppressed = release::suppressed_counts(released);
+    draft.noise_scale = release::noise_scale(released);
+    draft.policy_version = format!(
+        "{} {}",
+        released.parameters.config().policy_version,
+        released.parameters_fingerprint
+    );
+}
+
+/// `knooppunt indicators --release`: disclosure control over every level at
+/// once, then the requested level.
+fn write_release(
+    args: &QueryArgs,
+    engine: &Engine,
+    table: &knooppunt_query::IndicatorTable,
+    recorder: Recorder,
+) -> Result<()> {
+    if args.format == Format::Parquet {
+        bail!("--release prints table, csv or json; parquet is not available for released tables");
+    }
+    let config = release::load_config(args.release_config.as_deref())?;
+    let (mut recorder, mut released) = recorded(recorder, || {
+        release::release_table(table, engine.registry(), &config)
+    })?;
+    released
+        .cells
+        .retain(|c| args.level.is_none_or(|l| c.level == l));
+    record_release(&mut recorder, &released, released.cells.len());
+    recorder.commit()?;
+    eprintln!(
+        "indicators: peildatum {}, released under {} ({})",
+        table.peildatum,
+        released.parameters.config().policy_version,
+        released.parameters_fingerprint
+    );
+    match args.format {
+        Format::Json => {
+            let text = released.to_json()?;
+            write_text(args.out.as_deref(), |w| {
+                w.write_all(text.as_bytes())?;
+                writeln!(w)?;
+                Ok(())
+            })
+        }
+        Format::Csv => write_text(args.out.as_deref(), |w| Ok(released.write_csv(w)?)),
+        _ => {
+            let header: Vec<String> = CSV_HEADER.iter().map(|c| c.to_string()).collect();
+            let show = |v: Option<String>, status: &str| v.unwrap_or_else(|| status.to_string());
+            let cells: Vec<Vec<String>> = released
+                .cells
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.indicator.clone(),
+                        c.level.name().to_string(),
+                        c.code.clone(),
+                        c.wijkcode.clone(),
+                        c.gemeentecode.clone(),
+                        show(c.numerator.value().map(|v| v.to_string()), "."),
+                        c.numerator.status().to_string(),
+                        show(c.denominator.value().map(|v| v.to_string()), "."),
+                        c.denominator.status().to_string(),
+                        show(c.rate.value().map(|v| format!("{v:.2}")), "."),
+                        c.rate.status().to_string(),
+                    ]
+                })
+                .collect();
+            write_text(args.out.as_deref(), |w| {
+                write_table(w, &header, &cells, &[5, 7, 9])
+            })
+        }
+    }
+}
+
+/// `knooppunt signals --release`: signals computed from released numbers
+/// only (suppressed cells enter no statistic and are marked), without the
+/// supports, which are never released.
+fn write_released_signals(
+    args: &QueryArgs,
+    engine: &Engine,
+    current: &knooppunt_query::IndicatorTable,
+    previous: Option<&knooppunt_query::IndicatorTable>,
+    recorder: Recorder,
+) -> Result<()> {
+    let config = release::load_config(args.release_config.as_deref())?;
+    let (mut recorder, (released_now, released_before)) = recorded(recorder, || {
+        let now = release::release_table(current, engine.registry(), &config)?;
+        let before = match previous {
+            Some(p) => Some(release::release_table(p, engine.registry(), &config)?),
+            None => None,
+        };
+        Ok((now, before))
+    })?;
+    let (table_now, suppressed) = release::released_table(&released_now, current.peildatum);
+    let table_before = released_before
+        .as_ref()
+        .zip(previous)
+        .map(|(r, p)| release::released_table(r, p.peildatum).0);
+    let mut signals = compute_signals(&table_now, table_before.as_ref(), &SignalConfig::default());
+    for row in &mut signals {
+        for (indicator, code) in &suppressed {
+            if *code == row.buurtcode {
+                row.mark_suppressed(indicator);
+            }
+        }
+    }
+    let values: Vec<serde_json::Value> = signals
+        .iter()
+        .map(|s| serde_json::to_value(s).map(released_view))
+        .collect::<Result<_, _>>()?;
+    record_release(&mut recorder, &released_now, values.len());
+    recorder.commit()?;
+    eprintln!(
+        "signals: peildatum {}, from released numbers ({})",
+        current.peildatum, released_now.parameters_fingerprint
+    );
+    match args.format {
+        Format::Json => write_text(args.out.as_deref(), |w| {
+            let doc = serde_json::json!({
+                "peildatum": current.peildatum,
+                "previous_peildatum": previous.map(|p| p.peildatum),
+                "parameters_fingerprint": released_now.parameters_fingerprint,
+                "signals": values,
+            });
+            serde_json::to_writer_pretty(&mut *w, &doc)?;
+            writeln!(w)?;
+            Ok(())
+        }),
+        format => {
+            let flat = Flattened::of(&values, format != Format::Table, &["drivers"])?;
+            match format {
+                Format::Parquet => write_parquet(args.out.as_deref(), flat.batch()?),
+                _ => {
+                    let cells = flat.text_rows();
+                    write_text(args.out.as_deref(), |w| {
+                        if format == Format::Csv {
+                            write_csv(w, &flat.columns, &cells)
+                        } else {
+                            write_table(w, &flat.columns, &cells, &[])
+                        }
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// A signal row as released: no supports anywhere, and a suppressed
+/// indicator shows no numbers (null), only that it is suppressed.
+fn released_view(mut value: serde_json::Value) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                map.remove("numerator_support");
+                map.remove("denominator_support");
+                if map.get("suppressed") == Some(&serde_json::Value::Bool(true)) {
+                    for key in [
+                        "numerator",
+                        "denominator",
+                        "rate",
+                        "shrunk_rate",
+                        "shrinkage_weight",
+                    ] {
+                        if map.contains_key(key) {
+                            map.insert(key.to_string(), serde_json::Value::Null);
+                        }
+                    }
+                }
+                for child in map.values_mut() {
+                    walk(child);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut value);
+    value
 }

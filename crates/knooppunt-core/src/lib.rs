@@ -10,17 +10,20 @@
 //!   quarantine; rules are named by code, never by the offending value.
 //! - [`bsn_passes_eleven_check`] is the BSN 11-check, shared by the validator
 //!   and the synthetic generator.
+//! - [`Level`] is the area hierarchy buurt ⊂ wijk ⊂ gemeente.
 //! - [`ErrorKind`] classifies errors by fault, [`TimeProvider`] injects time.
 //!
 //! This crate does no IO.
 
 mod bsn;
 mod clock;
+mod level;
 mod schema;
 mod source;
 
 pub use bsn::bsn_passes_eleven_check;
 pub use clock::{FixedClock, SystemClock, TimeProvider};
+pub use level::Level;
 pub use schema::{quarantine_schema, schema};
 pub use source::{PrivacyUnit, Rule, Source};
 

@@ -39,6 +39,74 @@ pub struct EngineOptions {
     /// Worker threads of the engine's runtime and DataFusion's target
     /// partitions; `None` uses the number of CPUs.
     pub threads: Option<usize>,
+    /// Where plans execute.
+    pub execution: Execution,
+}
+
+/// Where an engine executes its plans.
+///
+/// The SQL, the registered tables and the views are the same everywhere;
+/// only the physical execution moves. Knooppunt registers no custom
+/// functions, so the stock Ballista scheduler and executor binaries run its
+/// plans unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Execution {
+    /// In this process, on the engine's own runtime.
+    #[default]
+    Local,
+    /// On an Apache DataFusion Ballista cluster whose scheduler listens at
+    /// `host:port`. Every executor must read the lake's Parquet files at
+    /// the same absolute paths as this machine (a shared file system).
+    Ballista {
+        /// Scheduler host name or address.
+        host: String,
+        /// Scheduler port (Ballista's default is 50050).
+        port: u16,
+    },
+    /// A Ballista scheduler and executor started inside this process on
+    /// first use: the whole distributed path (plan serialisation, stages,
+    /// shuffles over Arrow Flight) on one machine, for tests.
+    BallistaStandalone,
+}
+
+impl Execution {
+    /// Parses `local`, `ballista://HOST:PORT` or `ballista-standalone`.
+    pub fn parse(text: &str) -> Result<Execution, String> {
+        match text {
+            "local" => return Ok(Execution::Local),
+            "ballista-standalone" => return Ok(Execution::BallistaStandalone),
+            _ => {}
+        }
+        let Some(rest) = text.strip_prefix("ballista://") else {
+            return Err(format!(
+                "`{text}` is not an engine: use `local`, `ballista://HOST:PORT` or `ballista-standalone`"
+            ));
+        };
+        let url = url::Url::parse(&format!("df://{rest}"))
+            .map_err(|e| format!("`{text}` is not a scheduler address: {e}"))?;
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("`{text}` names no scheduler host"))?;
+        let path_is_empty = url.path().is_empty() || url.path() == "/";
+        if !path_is_empty || url.query().is_some() {
+            return Err(format!("`{text}`: give only ballista://HOST:PORT"));
+        }
+        Ok(Execution::Ballista {
+            host: host.to_string(),
+            port: url.port().unwrap_or(50050),
+        })
+    }
+}
+
+impl std::fmt::Display for Execution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Execution::Local => f.write_str("local"),
+            Execution::Ballista { host, port } => write!(f, "ballista://{host}:{port}"),
+            Execution::BallistaStandalone => f.write_str("ballista-standalone"),
+        }
+    }
 }
 
 impl Default for EngineOptions {
@@ -47,6 +115,7 @@ impl Default for EngineOptions {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             spill_dir: None,
             threads: None,
+            execution: Execution::Local,
         }
     }
 }
@@ -58,6 +127,14 @@ struct Shared {
     tables: Vec<(Source, Arc<dyn TableProvider>)>,
     partitions: usize,
     memory_limit: usize,
+    execution: Execution,
+    /// The scheduler URL (`http://host:port`) once known; for
+    /// [`Execution::BallistaStandalone`] set when the in-process cluster
+    /// has started.
+    scheduler: tokio::sync::OnceCell<String>,
+    /// Where the in-process cluster runs, for
+    /// [`Execution::BallistaStandalone`].
+    cluster: Option<tokio::runtime::Handle>,
 }
 
 /// The query engine over one lake.
@@ -80,6 +157,10 @@ pub struct Engine {
     snapshots: BTreeMap<Source, String>,
     /// `Some` until drop; taken there to shut down without blocking.
     runtime: Option<tokio::runtime::Runtime>,
+    /// The runtime of an in-process Ballista scheduler and executor
+    /// ([`Execution::BallistaStandalone`]), apart from the engine's: the
+    /// executor's tasks must not starve the scheduler or the client.
+    cluster_runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -101,6 +182,9 @@ impl Drop for Engine {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+        if let Some(runtime) = self.cluster_runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -112,6 +196,24 @@ impl Engine {
         let mut tables = Vec::with_capacity(Source::ALL.len());
         for source in Source::ALL {
             tables.push((source, lake::table(source, current.get(&source))?));
+        }
+        if options.execution != Execution::Local {
+            // An empty source is an in-memory table here, which cannot be
+            // sent to an executor; the lake must hold every source.
+            let missing: Vec<&str> = Source::ALL
+                .into_iter()
+                .filter(|s| !current.contains_key(s))
+                .map(|s| s.name())
+                .collect();
+            if !missing.is_empty() {
+                return Err(QueryError::Setup {
+                    reason: format!(
+                        "--engine {}: every source needs a snapshot in the lake; missing: {}",
+                        options.execution,
+                        missing.join(", ")
+                    ),
+                });
+            }
         }
         let snapshots = current.into_iter().map(|(s, c)| (s, c.id)).collect();
 
@@ -135,16 +237,36 @@ impl Engine {
             .enable_all()
             .build()
             .map_err(|e| setup(format!("query runtime: {e}")))?;
+        let cluster_runtime = match options.execution {
+            Execution::BallistaStandalone => Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(threads + 2)
+                    .thread_name("knooppunt-ballista")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| setup(format!("Ballista runtime: {e}")))?,
+            ),
+            _ => None,
+        };
         Ok(Engine {
             shared: Arc::new(Shared {
                 runtime_env,
                 tables,
                 partitions: threads,
                 memory_limit: options.memory_limit,
+                scheduler: match &options.execution {
+                    Execution::Ballista { host, port } => {
+                        tokio::sync::OnceCell::new_with(Some(format!("http://{host}:{port}")))
+                    }
+                    _ => tokio::sync::OnceCell::new(),
+                },
+                cluster: cluster_runtime.as_ref().map(|r| r.handle().clone()),
+                execution: options.execution,
             }),
             registry: Arc::new(Registry::builtin()?),
             snapshots,
             runtime: Some(runtime),
+            cluster_runtime,
         })
     }
 
@@ -171,6 +293,11 @@ impl Engine {
         self.shared.memory_limit
     }
 
+    /// Where this engine executes plans.
+    pub fn execution(&self) -> &Execution {
+        &self.shared.execution
+    }
+
     /// Runs `task` on the engine's runtime and awaits it from the caller's.
     async fn on_engine<T, F, Fut>(&self, task: F) -> Result<T, QueryError>
     where
@@ -188,7 +315,11 @@ impl Engine {
     /// vastgoed transactiedatum, handhaving start and einde).
     pub async fn default_peildatum(&self) -> Result<NaiveDate, QueryError> {
         self.on_engine(|shared| async move {
-            let ctx = shared.base_session()?;
+            // Always in this process: it is a scan of a few date columns,
+            // and Ballista 55 never finishes this union of aggregates (its
+            // scheduler rejects the tasks' metrics: "task metrics array size
+            // 18 does not equal with the stage metrics array size 17").
+            let ctx = shared.local_session()?;
             let batches = run(&ctx, LATEST_DATE_SQL, "default_peildatum", "(built in)").await?;
             let latest = batches
                 .iter()
@@ -290,29 +421,122 @@ const LATEST_DATE_SQL: &str = "SELECT MAX(d) FROM (
 
 impl Shared {
     /// A session with the lake tables registered under their source names.
-    fn base_session(&self) -> Result<SessionContext, QueryError> {
+    async fn base_session(&self) -> Result<SessionContext, QueryError> {
+        let ctx = match &self.execution {
+            Execution::Local => self.plain_session(),
+            Execution::Ballista { .. } | Execution::BallistaStandalone => {
+                self.ballista_session().await?
+            }
+        };
+        self.register_tables(&ctx)?;
+        Ok(ctx)
+    }
+
+    /// A session executing in this process whatever the engine's
+    /// [`Execution`], with the lake tables registered.
+    fn local_session(&self) -> Result<SessionContext, QueryError> {
+        let ctx = self.plain_session();
+        self.register_tables(&ctx)?;
+        Ok(ctx)
+    }
+
+    fn plain_session(&self) -> SessionContext {
         let config = SessionConfig::new()
             .with_target_partitions(self.partitions)
             .with_information_schema(false);
-        let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime_env));
+        SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime_env))
+    }
+
+    fn register_tables(&self, ctx: &SessionContext) -> Result<(), QueryError> {
         for (source, table) in &self.tables {
             ctx.register_table(source.name(), Arc::clone(table))
                 .map_err(|e| QueryError::Setup {
                     reason: format!("registering {}: {e}", source.name()),
                 })?;
         }
-        Ok(ctx)
+        Ok(())
     }
 
     /// [`Shared::base_session`] plus the derived views at `peildatum`.
     async fn session(&self, peildatum: NaiveDate) -> Result<SessionContext, QueryError> {
-        let ctx = self.base_session()?;
+        let ctx = self.base_session().await?;
         for (file, text) in VIEWS {
             let sql = render(text, peildatum)?;
             run(&ctx, &sql, file, file).await?;
         }
         Ok(ctx)
     }
+}
+
+impl Shared {
+    /// A client session whose plans run on the Ballista scheduler; for
+    /// [`Execution::BallistaStandalone`] the first call starts the
+    /// in-process scheduler and executor on the engine's runtime.
+    async fn ballista_session(&self) -> Result<SessionContext, QueryError> {
+        use ballista::prelude::{SessionConfigExt, SessionContextExt};
+        use datafusion::execution::SessionStateBuilder;
+
+        let partitions = self.partitions;
+        let cluster = self.cluster.clone();
+        let url = self
+            .scheduler
+            .get_or_try_init(|| async move {
+                let cluster = cluster.ok_or_else(|| QueryError::Setup {
+                    reason: "no Ballista scheduler configured".to_string(),
+                })?;
+                cluster
+                    .spawn(start_standalone_cluster(partitions))
+                    .await
+                    .map_err(|_| QueryError::TaskFailed)?
+            })
+            .await?;
+        let config = SessionConfig::new_with_ballista()
+            .with_target_partitions(self.partitions)
+            .with_information_schema(false);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(Arc::clone(&self.runtime_env))
+            .with_default_features()
+            .build();
+        // `remote_with_state` wants a `df://` address and keeps only host
+        // and port.
+        let address = url.replacen("http://", "df://", 1);
+        SessionContext::remote_with_state(&address, state)
+            .await
+            .map_err(|e| QueryError::Setup {
+                reason: format!("Ballista session at {url}: {}", e.strip_backtrace()),
+            })
+    }
+}
+
+/// Starts an in-process Ballista scheduler and one executor with
+/// `vcores` task slots; returns the scheduler's URL.
+async fn start_standalone_cluster(vcores: usize) -> Result<String, QueryError> {
+    use ballista_core::serde::BallistaCodec;
+    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+
+    let setup = |what: &str, e: String| QueryError::Setup {
+        reason: format!("standalone Ballista {what}: {e}"),
+    };
+    let address = ballista_scheduler::standalone::new_standalone_scheduler()
+        .await
+        .map_err(|e| setup("scheduler", e.to_string()))?;
+    let url = format!("http://localhost:{}", address.port());
+    let mut attempts = 0;
+    let scheduler = loop {
+        match SchedulerGrpcClient::connect(url.clone()).await {
+            Ok(client) => break client,
+            Err(e) if attempts >= 100 => return Err(setup("scheduler connection", e.to_string())),
+            Err(_) => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    ballista_executor::new_standalone_executor(scheduler, vcores.max(1), BallistaCodec::default())
+        .await
+        .map_err(|e| setup("executor", e.to_string()))?;
+    Ok(url)
 }
 
 /// Plans and runs one statement, mapping errors without data values.
@@ -431,6 +655,16 @@ fn to_values(
         let denominators = int("denominator")?;
         let num_support = int("numerator_support")?;
         let den_support = int("denominator_support")?;
+        // Optional: a municipality's own indicator need not report record
+        // keys; it is then computed but never released.
+        let optional = |name: &str| -> Result<Option<Vec<i64>>, QueryError> {
+            match batch.column_by_name(name) {
+                Some(_) => int(name).map(Some),
+                None => Ok(None),
+            }
+        };
+        let num_keys = optional("numerator_key")?;
+        let den_keys = optional("denominator_key")?;
         for i in 0..batch.num_rows() {
             let level = Level::from_name(&levels[i]).ok_or_else(|| {
                 invalid("column level holds a value other than buurt, wijk, gemeente".into())
@@ -448,8 +682,43 @@ fn to_values(
                 denominator: denominators[i],
                 numerator_support: num_support[i],
                 denominator_support: den_support[i],
+                numerator_key: num_keys.as_ref().map(|k| k[i]),
+                denominator_key: den_keys.as_ref().map(|k| k[i]),
             });
         }
     }
     Ok(values)
+}
+
+/// Runs one read-only SQL statement over a single in-memory table `name`
+/// (for example the audit log for privacy officers), in a plain DataFusion
+/// session of its own. DDL, DML and statements such as `SET` are refused.
+pub async fn sql_over_table(
+    name: &str,
+    batch: RecordBatch,
+    sql: &str,
+) -> Result<Vec<RecordBatch>, QueryError> {
+    use datafusion::datasource::MemTable;
+    use datafusion::execution::context::SQLOptions;
+
+    let setup = |e: DataFusionError| QueryError::Setup {
+        reason: format!("table {name}: {}", e.strip_backtrace()),
+    };
+    let ctx = SessionContext::new();
+    let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(setup)?;
+    ctx.register_table(name, Arc::new(table)).map_err(setup)?;
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let plan_error = |e: DataFusionError| QueryError::Plan {
+        query: "sql".to_string(),
+        file: "(command line)".to_string(),
+        reason: e.find_root().strip_backtrace(),
+    };
+    let frame = ctx
+        .sql_with_options(sql, options)
+        .await
+        .map_err(plan_error)?;
+    frame.collect().await.map_err(plan_error)
 }

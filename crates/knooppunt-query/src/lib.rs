@@ -8,7 +8,9 @@
 //!   [`knooppunt_core::schema`]; a source without a snapshot is an empty
 //!   table, so every query still plans. Queries share one memory budget
 //!   ([`EngineOptions::memory_limit`], a fair spill pool with a spill
-//!   directory) and run on the engine's own CPU runtime.
+//!   directory) and run on the engine's own CPU runtime — or, with
+//!   [`Execution::Ballista`], on an Apache DataFusion Ballista cluster
+//!   (the same SQL, tables and views; the plan is shipped to executors).
 //! - Per peildatum the engine registers the derived views every indicator
 //!   builds on (`queries/views/`): `gebieden` (every buurt, wijk and
 //!   gemeente), `adressen`, `actuele_inschrijvingen`, `inwoners` and
@@ -32,7 +34,7 @@ mod model;
 mod registry;
 mod signals;
 
-pub use engine::{DEFAULT_MEMORY_LIMIT, Engine, EngineOptions};
+pub use engine::{DEFAULT_MEMORY_LIMIT, Engine, EngineOptions, Execution, sql_over_table};
 pub use error::{QueryError, QueryFileProblem};
 pub use model::{IndicatorTable, IndicatorValue, Level};
 pub use registry::{IndicatorQuery, Registry};

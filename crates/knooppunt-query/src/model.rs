@@ -4,36 +4,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-/// A level of the CBS area hierarchy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    /// A buurt (`BU` + 8 digits), or `onbekend`.
-    Buurt,
-    /// A wijk (`WK` + 6 digits), or `onbekend`.
-    Wijk,
-    /// A gemeente (`GM` + 4 digits), or `onbekend`.
-    Gemeente,
-}
-
-impl Level {
-    /// Every level, finest first.
-    pub const ALL: [Level; 3] = [Level::Buurt, Level::Wijk, Level::Gemeente];
-
-    /// Lower-case name (`buurt`, `wijk`, `gemeente`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Buurt => "buurt",
-            Level::Wijk => "wijk",
-            Level::Gemeente => "gemeente",
-        }
-    }
-
-    /// Parses a name as returned by [`Level::name`].
-    pub fn from_name(name: &str) -> Option<Level> {
-        Level::ALL.into_iter().find(|l| l.name() == name)
-    }
-}
+pub use knooppunt_core::Level;
 
 /// One indicator for one area: exact counts and their support (distinct
 /// privacy units), before any disclosure control.
@@ -58,6 +29,15 @@ pub struct IndicatorValue {
     pub numerator_support: i64,
     /// Distinct privacy units behind the denominator.
     pub denominator_support: i64,
+    /// Sum of the secret record keys (ingest's `record_key`, each in
+    /// [0, 2^32)) of the records counted in the numerator: the input of
+    /// cell-key perturbation. `None` when the indicator file does not
+    /// report it (such an indicator cannot be released). Never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numerator_key: Option<i64>,
+    /// The same for the denominator's records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator_key: Option<i64>,
 }
 
 impl IndicatorValue {

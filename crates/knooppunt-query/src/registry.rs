@@ -13,6 +13,13 @@
 //! WITH ... SELECT level, code, wijkcode, gemeentecode, numerator, ...
 //! ```
 //!
+//! The query returns one row per (level, code) with the columns `level`
+//! (`buurt`, `wijk`, `gemeente`), `code`, `wijkcode`, `gemeentecode`,
+//! `numerator`, `denominator`, `numerator_support`, `denominator_support`
+//! and, for an indicator that is to be released, `numerator_key` and
+//! `denominator_key`: the sum of the `record_key` of the records counted
+//! (the input of cell-key perturbation).
+//!
 //! The header is the leading block of `-- key: value` lines; a line
 //! starting with `--` and three or more spaces continues the previous value;
 //! an empty `--` line or the first SQL line ends it. The twelve indicators of
@@ -108,13 +115,14 @@ pub(crate) const VIEWS: [(&str, &str); 5] = [
 ];
 
 /// Header keys, in the order they are documented.
-const KEYS: [&str; 6] = [
+const KEYS: [&str; 7] = [
     "id",
     "title",
     "numerator",
     "denominator",
     "sources",
     "privacy_unit",
+    "denominator_unit",
 ];
 
 /// Placeholders the SQL may use; each becomes a `DATE 'yyyy-mm-dd'` literal.
@@ -135,6 +143,9 @@ pub struct IndicatorQuery {
     pub sources: Vec<Source>,
     /// The privacy unit the numerator support counts.
     pub privacy_unit: PrivacyUnit,
+    /// The privacy unit the denominator support counts (header key
+    /// `denominator_unit`; default: `privacy_unit`).
+    pub denominator_unit: PrivacyUnit,
     /// The file the query came from (file name only).
     pub file: String,
     /// The full text of the file, placeholders included.
@@ -213,13 +224,18 @@ impl IndicatorQuery {
         if !valid_id(&id) {
             return Err(fail(QueryFileProblem::InvalidId));
         }
-        let privacy_unit = match privacy_unit.as_str() {
-            "person" => PrivacyUnit::Person,
-            "address" => PrivacyUnit::Address,
-            "company" => PrivacyUnit::Company,
-            "report" => PrivacyUnit::Report,
-            "sale" => PrivacyUnit::Sale,
-            _ => return Err(fail(QueryFileProblem::UnknownPrivacyUnit)),
+        let unit = |name: &str| match name {
+            "person" => Ok(PrivacyUnit::Person),
+            "address" => Ok(PrivacyUnit::Address),
+            "company" => Ok(PrivacyUnit::Company),
+            "report" => Ok(PrivacyUnit::Report),
+            "sale" => Ok(PrivacyUnit::Sale),
+            _ => Err(fail(QueryFileProblem::UnknownPrivacyUnit)),
+        };
+        let privacy_unit = unit(&privacy_unit)?;
+        let denominator_unit = match values.remove("denominator_unit") {
+            Some(name) => unit(&name)?,
+            None => privacy_unit,
         };
         let sources = sources
             .split(',')
@@ -238,6 +254,7 @@ impl IndicatorQuery {
             denominator,
             sources,
             privacy_unit,
+            denominator_unit,
             file: file.to_string(),
             text: text.to_string(),
         })

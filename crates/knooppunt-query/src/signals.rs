@@ -899,6 +899,8 @@ mod tests {
             denominator,
             numerator_support: numerator,
             denominator_support: denominator,
+            numerator_key: None,
+            denominator_key: None,
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::NaiveDate;
-use knooppunt_query::{Engine, EngineOptions, IndicatorValue, Level};
+use knooppunt_query::{Engine, EngineOptions, Execution, IndicatorValue, Level};
 use knooppunt_synth::{SynthConfig, generate};
 
 use super::edge::{edge_lake, ingest_exports, leap_day};
@@ -15,8 +15,18 @@ use super::{LakeRows, Lvl, ONBEKEND, OracleValue, indicators};
 /// The engine's indicator table for `peildatum` (its default when `None`),
 /// converted to the oracle's row type. Returns the peildatum it used.
 fn engine_values(lake: &Path, peildatum: Option<NaiveDate>) -> (NaiveDate, Vec<OracleValue>) {
+    engine_values_on(lake, peildatum, Execution::Local)
+}
+
+/// [`engine_values`] with the plans executed by `execution`.
+fn engine_values_on(
+    lake: &Path,
+    peildatum: Option<NaiveDate>,
+    execution: Execution,
+) -> (NaiveDate, Vec<OracleValue>) {
     let options = EngineOptions {
         threads: Some(2),
+        execution,
         ..EngineOptions::default()
     };
     let engine = Engine::open(lake, options).unwrap();
@@ -50,6 +60,9 @@ fn from_engine(v: &IndicatorValue) -> OracleValue {
         denominator: v.denominator,
         numerator_support: v.numerator_support,
         denominator_support: v.denominator_support,
+        // An engine row without keys shows up as a difference (-1 ≠ Σ).
+        numerator_key: v.numerator_key.unwrap_or(-1),
+        denominator_key: v.denominator_key.unwrap_or(-1),
     }
 }
 
@@ -106,6 +119,8 @@ pub fn differences(oracle: &[OracleValue], engine: &[OracleValue], limit: usize)
                         ov.denominator_support,
                         ev.denominator_support,
                     ),
+                    ("numerator_key", ov.numerator_key, ev.numerator_key),
+                    ("denominator_key", ov.denominator_key, ev.denominator_key),
                 ];
                 for (name, a, b) in pairs {
                     if a != b {
@@ -311,6 +326,34 @@ fn engine_matches_the_oracle_on_generated_exports() {
     assert_no_differences(&diffs);
 }
 
+/// The same indicator SQL on an in-process Ballista cluster (scheduler,
+/// executor, plan serialisation and shuffles) gives exactly the local
+/// engine's table, which in turn equals the oracle's.
+#[test]
+fn ballista_standalone_gives_the_local_results() {
+    let dir = synth_lake(7, 0.03);
+    let lake = dir.path().join("lake");
+    let rows = LakeRows::load(&lake);
+    let mut diffs = Vec::new();
+    for p in [None, Some(date(2025, 12, 31))] {
+        let (used, local) = engine_values(&lake, p);
+        let (used_ballista, ballista) = engine_values_on(&lake, p, Execution::BallistaStandalone);
+        assert_eq!(used, used_ballista, "default peildatum on Ballista");
+        assert!(!ballista.is_empty());
+        diffs.extend(
+            differences(&local, &ballista, 25)
+                .into_iter()
+                .map(|d| format!("Ballista vs local at {used}: {d}")),
+        );
+        diffs.extend(
+            differences(&indicators(&rows, used), &ballista, 25)
+                .into_iter()
+                .map(|d| format!("Ballista vs oracle at {used}: {d}")),
+        );
+    }
+    assert_no_differences(&diffs);
+}
+
 #[test]
 fn engine_matches_the_oracle_on_the_edge_fixture() {
     let dir = edge_lake();
@@ -337,6 +380,8 @@ fn differences_are_reported_readably() {
         denominator: 10,
         numerator_support: num,
         denominator_support: 10,
+        numerator_key: 0,
+        denominator_key: 0,
     };
     let oracle = vec![row("BU00010001", 1), row("BU00010002", 2)];
     assert!(differences(&oracle, &oracle, 10).is_empty());

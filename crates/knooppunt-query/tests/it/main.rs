@@ -108,6 +108,7 @@ impl TestLake {
             memory_limit: 256 * 1024 * 1024,
             spill_dir: Some(self.dir.path().to_path_buf()),
             threads: Some(2),
+            ..EngineOptions::default()
         };
         Engine::open(self.lake(), options).unwrap()
     }

@@ -1,0 +1,178 @@
+//! The release path of the command line: an exact indicator table becomes
+//! disclosure-controlled cells (`knooppunt-privacy`), and released signals
+//! are computed from released numbers only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use knooppunt_core::Level;
+use knooppunt_privacy::{CellInput, CellValue, Release, ReleaseConfig, release};
+use knooppunt_query::{IndicatorTable, IndicatorValue, Registry};
+
+/// Reads a release configuration (JSON, every field optional; defaults
+/// from PRIVACY.md), or the defaults when `path` is `None`.
+pub(crate) fn load_config(path: Option<&Path>) -> Result<ReleaseConfig> {
+    let Some(path) = path else {
+        return Ok(ReleaseConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading release configuration {}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "release configuration {}: line {} column {}: {}",
+            path.display(),
+            e.line(),
+            e.column(),
+            e
+        )
+    })
+}
+
+/// The disclosure-control input of every cell of `table`.
+///
+/// Indicators whose denominator columns are identical everywhere (same
+/// value, support and record-key sum in every area, e.g. I01 and I03) form
+/// one denominator group, so a denominator hidden for one of them is hidden
+/// for all; the grouping is derived from the numbers, so a municipality's
+/// own indicator that shares a denominator is grouped too.
+pub(crate) fn cell_inputs(table: &IndicatorTable, registry: &Registry) -> Result<Vec<CellInput>> {
+    type Signature = Vec<(Level, String, i64, i64, Option<i64>)>;
+    let mut by_indicator: BTreeMap<&str, Signature> = BTreeMap::new();
+    for v in &table.values {
+        by_indicator.entry(&v.indicator).or_default().push((
+            v.level,
+            v.code.clone(),
+            v.denominator,
+            v.denominator_support,
+            v.denominator_key,
+        ));
+    }
+    let mut groups: BTreeMap<Signature, String> = BTreeMap::new();
+    let mut group_of: BTreeMap<&str, String> = BTreeMap::new();
+    for (id, mut signature) in by_indicator {
+        signature.sort();
+        let name = groups
+            .entry(signature)
+            .or_insert_with(|| format!("denominator_of_{id}"))
+            .clone();
+        group_of.insert(id, name);
+    }
+    let mut cells = Vec::with_capacity(table.values.len());
+    for v in &table.values {
+        let query = registry
+            .queries()
+            .iter()
+            .find(|q| q.id == v.indicator)
+            .with_context(|| format!("indicator {} is not in the registry", v.indicator))?;
+        let (Some(numerator_key), Some(denominator_key)) = (v.numerator_key, v.denominator_key)
+        else {
+            bail!(
+                "indicator {} ({}) reports no numerator_key and denominator_key, so it cannot be released",
+                v.indicator,
+                query.file
+            );
+        };
+        cells.push(CellInput {
+            indicator: v.indicator.clone(),
+            denominator_group: group_of
+                .get(v.indicator.as_str())
+                .cloned()
+                .unwrap_or_else(|| v.indicator.clone()),
+            level: v.level,
+            code: v.code.clone(),
+            wijkcode: v.wijkcode.clone(),
+            gemeentecode: v.gemeentecode.clone(),
+            numerator: v.numerator,
+            denominator: v.denominator,
+            numerator_support: v.numerator_support,
+            denominator_support: v.denominator_support,
+            numerator_unit: query.privacy_unit,
+            denominator_unit: query.denominator_unit,
+            numerator_key,
+            denominator_key,
+            numerator_dominance: None,
+        });
+    }
+    Ok(cells)
+}
+
+/// Disclosure control of a whole table (all levels at once: secondary
+/// suppression works across the hierarchy).
+pub(crate) fn release_table(
+    table: &IndicatorTable,
+    registry: &Registry,
+    config: &ReleaseConfig,
+) -> Result<Release> {
+    let cells = cell_inputs(table, registry)?;
+    Ok(release(&cells, config)?)
+}
+
+/// The released numbers as an indicator table, for computing released
+/// signals. A cell whose numerator or denominator is suppressed is left
+/// out (the signal code then treats that buurt as having no rate for the
+/// indicator, so it enters no municipal statistic); the returned set names
+/// them. Supports are not released and are 0 here.
+pub(crate) fn released_table(
+    release: &Release,
+    peildatum: chrono::NaiveDate,
+) -> (IndicatorTable, BTreeSet<(String, String)>) {
+    let mut values = Vec::new();
+    let mut suppressed = BTreeSet::new();
+    for c in &release.cells {
+        match (&c.numerator, &c.denominator) {
+            (CellValue::Released(n), CellValue::Released(d)) => values.push(IndicatorValue {
+                indicator: c.indicator.clone(),
+                level: c.level,
+                code: c.code.clone(),
+                wijkcode: c.wijkcode.clone(),
+                gemeentecode: c.gemeentecode.clone(),
+                numerator: *n,
+                denominator: *d,
+                numerator_support: 0,
+                denominator_support: 0,
+                numerator_key: None,
+                denominator_key: None,
+            }),
+            _ => {
+                suppressed.insert((c.indicator.clone(), c.code.clone()));
+            }
+        }
+    }
+    (IndicatorTable { peildatum, values }, suppressed)
+}
+
+/// Noise scale of the released counts: the standard deviation of the
+/// perturbation table's row for counts large enough to be released.
+pub(crate) fn noise_scale(release: &Release) -> Option<f64> {
+    release
+        .parameters
+        .perturbation()
+        .statistics()
+        .iter()
+        .map(|s| s.variance)
+        .fold(None, |acc: Option<f64>, v| {
+            Some(acc.map_or(v, |a| a.max(v)))
+        })
+        .map(f64::sqrt)
+}
+
+/// Cells suppressed per reason (numerator, denominator and rate counted
+/// separately), for the audit record.
+pub(crate) fn suppressed_counts(release: &Release) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for counts in [
+        &release.summary.numerator,
+        &release.summary.denominator,
+        &release.summary.rate,
+    ] {
+        for (reason, n) in [
+            ("threshold", counts.threshold),
+            ("dominance", counts.dominance),
+            ("secondary", counts.secondary),
+        ] {
+            *out.entry(reason.to_string()).or_insert(0) += n as u64;
+        }
+    }
+    out
+}
