@@ -680,67 +680,6 @@ fn write_parquet(out: Option<&Path>, batch: RecordBatch) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_sizes_parse_with_units() {
-        assert_eq!(parse_bytes("8GiB"), Ok(8 << 30));
-        assert_eq!(parse_bytes("512mib"), Ok(512 << 20));
-        assert_eq!(parse_bytes("2GB"), Ok(2_000_000_000));
-        assert_eq!(parse_bytes("1000"), Ok(1000));
-        assert_eq!(parse_bytes("4 G"), Ok(4 << 30));
-        assert!(parse_bytes("GiB").is_err());
-        assert!(parse_bytes("8 parsecs").is_err());
-        assert!(parse_bytes("0").is_err());
-        assert!(parse_bytes("99999999999999999999999999TiB").is_err());
-    }
-
-    #[test]
-    fn peildatum_must_be_iso() {
-        assert!(parse_peildatum("2024-08-01").is_ok());
-        assert!(parse_peildatum("01-08-2024").is_err());
-        assert!(parse_peildatum("2024-8-1").is_err());
-    }
-
-    #[test]
-    fn signal_rows_flatten_per_indicator() {
-        let v = serde_json::json!({
-            "buurtcode": "BU1",
-            "flag": true,
-            "above_p90": ["I01", "I07"],
-            "indicators": [
-                {"indicator": "I01", "rate": 1.5, "suppressed": false},
-                {"indicator": "I07", "rate": 2.0, "suppressed": true}
-            ]
-        });
-        let flat = Flattened::of(std::slice::from_ref(&v), true, &["drivers"]).unwrap();
-        assert_eq!(
-            flat.columns,
-            [
-                "buurtcode",
-                "above_p90",
-                "flag",
-                "indicators.I01.rate",
-                "indicators.I01.suppressed",
-                "indicators.I07.rate",
-                "indicators.I07.suppressed"
-            ]
-        );
-        assert_eq!(
-            flat.text_rows()[0],
-            ["BU1", "I01|I07", "true", "1.500", "false", "2.000", "true"]
-        );
-        let batch = flat.batch().unwrap();
-        assert_eq!(batch.schema().field(3).data_type(), &DataType::Float64);
-        assert_eq!(batch.schema().field(2).data_type(), &DataType::Boolean);
-        let composite = Flattened::of(&[v], false, &[]).unwrap();
-        assert_eq!(composite.columns, ["buurtcode", "above_p90", "flag"]);
-    }
-}
-
 /// Fills the audit draft with what a release applied.
 fn record_release(recorder: &mut Recorder, released: &Release, cells: usize) {
     let draft = recorder.draft();
@@ -923,4 +862,65 @@ fn released_view(mut value: serde_json::Value) -> serde_json::Value {
     }
     walk(&mut value);
     value
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes_parse_with_units() {
+        assert_eq!(parse_bytes("8GiB"), Ok(8 << 30));
+        assert_eq!(parse_bytes("512mib"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert_eq!(parse_bytes("4 G"), Ok(4 << 30));
+        assert!(parse_bytes("GiB").is_err());
+        assert!(parse_bytes("8 parsecs").is_err());
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("99999999999999999999999999TiB").is_err());
+    }
+
+    #[test]
+    fn peildatum_must_be_iso() {
+        assert!(parse_peildatum("2024-08-01").is_ok());
+        assert!(parse_peildatum("01-08-2024").is_err());
+        assert!(parse_peildatum("2024-8-1").is_err());
+    }
+
+    #[test]
+    fn signal_rows_flatten_per_indicator() {
+        let v = serde_json::json!({
+            "buurtcode": "BU1",
+            "flag": true,
+            "above_p90": ["I01", "I07"],
+            "indicators": [
+                {"indicator": "I01", "rate": 1.5, "suppressed": false},
+                {"indicator": "I07", "rate": 2.0, "suppressed": true}
+            ]
+        });
+        let flat = Flattened::of(std::slice::from_ref(&v), true, &["drivers"]).unwrap();
+        assert_eq!(
+            flat.columns,
+            [
+                "buurtcode",
+                "above_p90",
+                "flag",
+                "indicators.I01.rate",
+                "indicators.I01.suppressed",
+                "indicators.I07.rate",
+                "indicators.I07.suppressed"
+            ]
+        );
+        assert_eq!(
+            flat.text_rows()[0],
+            ["BU1", "I01|I07", "true", "1.500", "false", "2.000", "true"]
+        );
+        let batch = flat.batch().unwrap();
+        assert_eq!(batch.schema().field(3).data_type(), &DataType::Float64);
+        assert_eq!(batch.schema().field(2).data_type(), &DataType::Boolean);
+        let composite = Flattened::of(&[v], false, &[]).unwrap();
+        assert_eq!(composite.columns, ["buurtcode", "above_p90", "flag"]);
+    }
 }
