@@ -23,6 +23,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rand::{Rng, SeedableRng};
 
 mod oracle;
+mod release;
 
 /// The `knooppunt` binary next to this test executable.
 fn binary() -> PathBuf {

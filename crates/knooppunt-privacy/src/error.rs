@@ -8,7 +8,9 @@ use knooppunt_core::{ErrorKind, Level, PrivacyUnit};
 pub enum CellProblem {
     /// A count or a support is negative.
     Negative,
-    /// A count's support (distinct units) exceeds the count itself.
+    /// A count of zero has a positive support (units behind nothing).
+    /// A support above a positive count is allowed: several units can
+    /// stand behind one counted item (companies sharing an address).
     SupportAboveCount,
     /// A count is positive but its support is zero.
     CountWithoutSupport,
@@ -23,7 +25,7 @@ impl std::fmt::Display for CellProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             CellProblem::Negative => "a count or support is negative",
-            CellProblem::SupportAboveCount => "a support exceeds its count",
+            CellProblem::SupportAboveCount => "a count of zero has a positive support",
             CellProblem::CountWithoutSupport => "a positive count has zero support",
             CellProblem::InvalidContributions => {
                 "dominance contributions are negative, unordered or exceed the total"

@@ -299,8 +299,10 @@ fn validate_cell(c: &CellInput) -> Result<(), PrivacyError> {
     {
         return fail(CellProblem::Negative);
     }
+    // A support may exceed its count: I02 counts addresses, and several
+    // companies can stand behind one address.
     let count_rules = |count: i64, support: i64| {
-        if support > count {
+        if count == 0 && support > 0 {
             Some(CellProblem::SupportAboveCount)
         } else if count > 0 && support == 0 {
             Some(CellProblem::CountWithoutSupport)
