@@ -78,9 +78,18 @@ fn released_indicators_hide_small_cells_and_are_recorded_before_output() {
         &lake,
         &audit,
     ));
-    assert_eq!(released_text, again, "the same request gives the same bytes");
-    assert!(!released_text.contains("support"), "supports are never released");
-    assert!(!released_text.contains("_key"), "record keys are never released");
+    assert_eq!(
+        released_text, again,
+        "the same request gives the same bytes"
+    );
+    assert!(
+        !released_text.contains("support"),
+        "supports are never released"
+    );
+    assert!(
+        !released_text.contains("_key"),
+        "record keys are never released"
+    );
 
     let doc: serde_json::Value = serde_json::from_str(&released_text).unwrap();
     let cells = doc["cells"].as_array().unwrap();
@@ -145,8 +154,14 @@ fn released_indicators_hide_small_cells_and_are_recorded_before_output() {
         .arg("SELECT command, count(*) AS n FROM audit_log WHERE kind = 'query' GROUP BY command ORDER BY command")
         .output()
         .unwrap());
-    assert!(sql.contains("knooppunt indicators") && sql.contains("| 3 "), "{sql}");
-    assert!(sql.contains("knooppunt signals") && sql.contains("| 1 "), "{sql}");
+    assert!(
+        sql.contains("knooppunt indicators") && sql.contains("| 3 "),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("knooppunt signals") && sql.contains("| 1 "),
+        "{sql}"
+    );
     // No result value reaches the log: the released JSON's numbers are not
     // checked one by one (small integers occur everywhere), but no cell
     // code with its value and no support field appears.
