@@ -162,6 +162,24 @@ fn released_indicators_hide_small_cells_and_are_recorded_before_output() {
         sql.contains("knooppunt signals") && sql.contains("| 1 "),
         "{sql}"
     );
+    // Tampering with a stored record is caught and named (exit code 1).
+    let segment = audit.join("segment-000001.jsonl");
+    let text = std::fs::read_to_string(&segment).unwrap();
+    assert!(text.contains("\"purpose\":\"beheer\""), "{text}");
+    std::fs::write(
+        &segment,
+        text.replacen("\"purpose\":\"beheer\"", "\"purpose\":\"bibob\"", 1),
+    )
+    .unwrap();
+    let verify = Command::new(binary())
+        .args(["audit", "verify", "--log"])
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(report.contains("edited"), "{report}");
+    std::fs::write(&segment, &text).unwrap();
     // No result value reaches the log: the released JSON's numbers are not
     // checked one by one (small integers occur everywhere), but no cell
     // code with its value and no support field appears.
