@@ -36,7 +36,8 @@ enum Command {
     Ingest(IngestArgs),
     /// Generate synthetic, contract-conformant exports (quirks included).
     Synth(SynthArgs),
-    /// Run the whole pipeline on generated sample data: synth → ingest.
+    /// Run the whole pipeline on generated sample data: synth → ingest →
+    /// released indicators and signals (with their audit records).
     Demo(DemoArgs),
     /// Compute the indicator catalogue (exact counts, before disclosure
     /// control) per buurt, wijk and gemeente.
@@ -145,6 +146,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let summary = run_ingest(&exports, &lake, &key_file)?;
             print_summary(&summary, false)?;
             println!("lake: {}", lake.display());
+            if !summary.ok() {
+                return Ok(exit_for(&summary));
+            }
+            query::demo_release(&lake, &args.dir.join("release"))?;
+            println!("audit log: {}", args.dir.join("audit").display());
             Ok(exit_for(&summary))
         }
         Command::Indicators(args) => {

@@ -19,6 +19,7 @@ use knooppunt_query::{
     compute_signals,
 };
 use serde::Serialize;
+use std::ffi::OsStr;
 
 use crate::audit::{AuditOpts, Recorder};
 use crate::release;
@@ -677,6 +678,41 @@ fn write_parquet(out: Option<&Path>, batch: RecordBatch) -> Result<()> {
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
     writer.write(&batch)?;
     writer.close()?;
+    Ok(())
+}
+
+/// The demo's last step: the released indicators and signals of `lake`
+/// as JSON files in `out_dir`, through exactly the path of
+/// `knooppunt indicators|signals --release` (audit record included).
+pub(crate) fn demo_release(lake: &Path, out_dir: &Path) -> Result<()> {
+    #[derive(clap::Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        query: QueryArgs,
+    }
+    use clap::Parser;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("creating {}", out_dir.display()))?;
+    for (command, file) in [("indicators", "indicators.json"), ("signals", "signals.json")] {
+        let out = out_dir.join(file);
+        let args = Wrap::try_parse_from([
+            OsStr::new("knooppunt"),
+            OsStr::new("--lake"),
+            lake.as_os_str(),
+            OsStr::new("--release"),
+            OsStr::new("--format"),
+            OsStr::new("json"),
+            OsStr::new("--purpose"),
+            OsStr::new("demo"),
+            OsStr::new("--out"),
+            out.as_os_str(),
+        ])?;
+        match command {
+            "indicators" => run_indicators(&args.query)?,
+            _ => run_signals(&args.query)?,
+        }
+        println!("released {command}: {}", out.display());
+    }
     Ok(())
 }
 
