@@ -187,6 +187,10 @@ fn released_indicators_hide_small_cells_and_are_recorded_before_output() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
         assert!(!text.contains("numerator\""), "a result field in the log");
         assert!(!text.contains("support"), "a result field in the log");
+        // Results are per area; the log holds counts of cells, never an
+        // area code with a value.
+        assert!(!text.contains("\"BU0"), "an area code in the log");
+        assert!(!text.contains("\"WK0"), "an area code in the log");
     }
 }
 

@@ -691,9 +691,11 @@ pub(crate) fn demo_release(lake: &Path, out_dir: &Path) -> Result<()> {
         query: QueryArgs,
     }
     use clap::Parser;
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("creating {}", out_dir.display()))?;
-    for (command, file) in [("indicators", "indicators.json"), ("signals", "signals.json")] {
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    for (command, file) in [
+        ("indicators", "indicators.json"),
+        ("signals", "signals.json"),
+    ] {
         let out = out_dir.join(file);
         let args = Wrap::try_parse_from([
             OsStr::new("knooppunt"),
