@@ -24,6 +24,7 @@ use rand::{Rng, SeedableRng};
 
 mod oracle;
 mod release;
+mod serve;
 
 /// The `knooppunt` binary next to this test executable.
 fn binary() -> PathBuf {

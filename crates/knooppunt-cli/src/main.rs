@@ -4,7 +4,8 @@
 mod audit;
 mod progress;
 mod query;
-mod release;
+mod serve;
+mod token;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,12 @@ enum Command {
     /// The audit log: verify, checkpoint, query and review it.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// API tokens: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Serve the released tables over HTTP (bearer tokens, purposes,
+    /// scope, audit) until Ctrl-C.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -162,6 +169,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(command) => audit::run_audit(&command),
+        Command::Token(command) => {
+            token::run_token(&command)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            serve::run_serve(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

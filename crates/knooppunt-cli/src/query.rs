@@ -22,8 +22,8 @@ use serde::Serialize;
 use std::ffi::OsStr;
 
 use crate::audit::{AuditOpts, Recorder};
-use crate::release;
 use knooppunt_privacy::{CSV_HEADER, Release};
+use knooppunt_service::release;
 
 /// Options shared by `indicators` and `signals`.
 #[derive(clap::Args, Debug)]
@@ -815,22 +815,14 @@ fn write_released_signals(
         };
         Ok((now, before))
     })?;
-    let (table_now, suppressed) = release::released_table(&released_now, current.peildatum);
-    let table_before = released_before
-        .as_ref()
-        .zip(previous)
-        .map(|(r, p)| release::released_table(r, p.peildatum).0);
-    let mut signals = compute_signals(&table_now, table_before.as_ref(), &SignalConfig::default());
-    for row in &mut signals {
-        for (indicator, code) in &suppressed {
-            if *code == row.buurtcode {
-                row.mark_suppressed(indicator);
-            }
-        }
-    }
+    let signals = release::released_signals(
+        &released_now,
+        current.peildatum,
+        released_before.as_ref().zip(previous.map(|p| p.peildatum)),
+    );
     let values: Vec<serde_json::Value> = signals
         .iter()
-        .map(|s| serde_json::to_value(s).map(released_view))
+        .map(|s| serde_json::to_value(s).map(release::released_view))
         .collect::<Result<_, _>>()?;
     record_release(&mut recorder, &released_now, values.len());
     recorder.commit()?;
@@ -867,39 +859,6 @@ fn write_released_signals(
             }
         }
     }
-}
-
-/// A signal row as released: no supports anywhere, and a suppressed
-/// indicator shows no numbers (null), only that it is suppressed.
-fn released_view(mut value: serde_json::Value) -> serde_json::Value {
-    fn walk(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                map.remove("numerator_support");
-                map.remove("denominator_support");
-                if map.get("suppressed") == Some(&serde_json::Value::Bool(true)) {
-                    for key in [
-                        "numerator",
-                        "denominator",
-                        "rate",
-                        "shrunk_rate",
-                        "shrinkage_weight",
-                    ] {
-                        if map.contains_key(key) {
-                            map.insert(key.to_string(), serde_json::Value::Null);
-                        }
-                    }
-                }
-                for child in map.values_mut() {
-                    walk(child);
-                }
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
-            _ => {}
-        }
-    }
-    walk(&mut value);
-    value
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! The release path of the command line: an exact indicator table becomes
-//! disclosure-controlled cells (`knooppunt-privacy`), and released signals
-//! are computed from released numbers only.
+//! The release path shared by the command line and the HTTP API: an exact
+//! indicator table becomes disclosure-controlled cells (`knooppunt-privacy`),
+//! and released signals are computed from released numbers only.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -8,11 +8,13 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use knooppunt_core::Level;
 use knooppunt_privacy::{CellInput, CellValue, Release, ReleaseConfig, release};
-use knooppunt_query::{IndicatorTable, IndicatorValue, Registry};
+use knooppunt_query::{
+    IndicatorTable, IndicatorValue, Registry, SignalConfig, SignalRow, compute_signals,
+};
 
 /// Reads a release configuration (JSON, every field optional; defaults
 /// from PRIVACY.md), or the defaults when `path` is `None`.
-pub(crate) fn load_config(path: Option<&Path>) -> Result<ReleaseConfig> {
+pub fn load_config(path: Option<&Path>) -> Result<ReleaseConfig> {
     let Some(path) = path else {
         return Ok(ReleaseConfig::default());
     };
@@ -36,7 +38,7 @@ pub(crate) fn load_config(path: Option<&Path>) -> Result<ReleaseConfig> {
 /// one denominator group, so a denominator hidden for one of them is hidden
 /// for all; the grouping is derived from the numbers, so a municipality's
 /// own indicator that shares a denominator is grouped too.
-pub(crate) fn cell_inputs(table: &IndicatorTable, registry: &Registry) -> Result<Vec<CellInput>> {
+pub fn cell_inputs(table: &IndicatorTable, registry: &Registry) -> Result<Vec<CellInput>> {
     type Signature = Vec<(Level, String, i64, i64, Option<i64>)>;
     let mut by_indicator: BTreeMap<&str, Signature> = BTreeMap::new();
     for v in &table.values {
@@ -99,7 +101,7 @@ pub(crate) fn cell_inputs(table: &IndicatorTable, registry: &Registry) -> Result
 
 /// Disclosure control of a whole table (all levels at once: secondary
 /// suppression works across the hierarchy).
-pub(crate) fn release_table(
+pub fn release_table(
     table: &IndicatorTable,
     registry: &Registry,
     config: &ReleaseConfig,
@@ -113,7 +115,7 @@ pub(crate) fn release_table(
 /// out (the signal code then treats that buurt as having no rate for the
 /// indicator, so it enters no municipal statistic); the returned set names
 /// them. Supports are not released and are 0 here.
-pub(crate) fn released_table(
+pub fn released_table(
     release: &Release,
     peildatum: chrono::NaiveDate,
 ) -> (IndicatorTable, BTreeSet<(String, String)>) {
@@ -144,7 +146,7 @@ pub(crate) fn released_table(
 
 /// Noise scale of the released counts: the standard deviation of the
 /// perturbation table's row for counts large enough to be released.
-pub(crate) fn noise_scale(release: &Release) -> Option<f64> {
+pub fn noise_scale(release: &Release) -> Option<f64> {
     release
         .parameters
         .perturbation()
@@ -159,7 +161,7 @@ pub(crate) fn noise_scale(release: &Release) -> Option<f64> {
 
 /// Cells suppressed per reason (numerator, denominator and rate counted
 /// separately), for the audit record.
-pub(crate) fn suppressed_counts(release: &Release) -> BTreeMap<String, u64> {
+pub fn suppressed_counts(release: &Release) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for counts in [
         &release.summary.numerator,
@@ -175,4 +177,59 @@ pub(crate) fn suppressed_counts(release: &Release) -> BTreeMap<String, u64> {
         }
     }
     out
+}
+
+/// Signals computed from released numbers only: `now` is the release at
+/// `peildatum`, `before` the release a year earlier (with its peildatum)
+/// when there is one. Indicators suppressed in `now` are marked suppressed
+/// in the rows (they enter no statistic).
+pub fn released_signals(
+    now: &Release,
+    peildatum: chrono::NaiveDate,
+    before: Option<(&Release, chrono::NaiveDate)>,
+) -> Vec<SignalRow> {
+    let (table_now, suppressed) = released_table(now, peildatum);
+    let table_before = before.map(|(r, p)| released_table(r, p).0);
+    let mut signals = compute_signals(&table_now, table_before.as_ref(), &SignalConfig::default());
+    for row in &mut signals {
+        for (indicator, code) in &suppressed {
+            if *code == row.buurtcode {
+                row.mark_suppressed(indicator);
+            }
+        }
+    }
+    signals
+}
+
+/// A signal row as released: no supports anywhere, and a suppressed
+/// indicator shows no numbers (null), only that it is suppressed.
+pub fn released_view(mut value: serde_json::Value) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                map.remove("numerator_support");
+                map.remove("denominator_support");
+                if map.get("suppressed") == Some(&serde_json::Value::Bool(true)) {
+                    for key in [
+                        "numerator",
+                        "denominator",
+                        "rate",
+                        "shrunk_rate",
+                        "shrinkage_weight",
+                    ] {
+                        if map.contains_key(key) {
+                            map.insert(key.to_string(), serde_json::Value::Null);
+                        }
+                    }
+                }
+                for child in map.values_mut() {
+                    walk(child);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut value);
+    value
 }

@@ -1,0 +1,70 @@
+//! The one release path of knooppunt: authorise → run → disclosure control
+//! → audit → return. Front ends (the HTTP API in `knooppunt-api`, the
+//! command line) call this crate; none of them decides anything about
+//! access or release on its own.
+//!
+//! - [`release`]: an exact indicator table becomes released cells and
+//!   released signals (shared with `knooppunt indicators|signals --release`).
+//! - [`TokenStore`]: bearer tokens, stored as SHA-256 hashes only.
+//! - [`Purposes`]: which role may state which purpose (doelbinding).
+//! - [`Service`]: checks token, role, purpose and scope, computes (and
+//!   caches) the release per peildatum, and appends one audit record per
+//!   successful data response before returning it.
+
+mod purpose;
+pub mod release;
+mod service;
+mod token;
+
+pub use purpose::{Purpose, Purposes};
+pub use service::{Access, DEFAULT_LIMIT, Endpoint, MAX_LIMIT, Service, ServiceOptions};
+pub use token::{Role, TOKEN_PREFIX, TokenRecord, TokenStore, constant_time_eq, parse_lifetime};
+
+/// Why a request was not answered. The messages carry no data values and
+/// never say whether something exists outside the caller's scope.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No token, an unknown one, or an expired or revoked one.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// The token's role may not use this endpoint.
+    #[error("this role may not use this endpoint")]
+    RoleForbidden,
+    /// No purpose was stated.
+    #[error("state a purpose (X-Purpose header)")]
+    PurposeMissing,
+    /// The purpose is not configured or not allowed for the role.
+    #[error("this purpose is not allowed for this role")]
+    PurposeForbidden,
+    /// Nothing of that name within the caller's scope.
+    #[error("not found")]
+    NotFound,
+    /// A malformed parameter (named, never echoed).
+    #[error("invalid parameter: {0}")]
+    BadRequest(&'static str),
+    /// The audit record could not be written, so nothing is returned.
+    #[error("the audit log is unavailable; nothing is released without it")]
+    AuditUnavailable,
+    /// Configuration or start-up problem (token file, lake).
+    #[error("{0}")]
+    Config(String),
+    /// The computation failed.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ServiceError {
+    /// A stable code for the error, used in JSON answers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Unauthorized => "unauthorized",
+            ServiceError::RoleForbidden => "forbidden",
+            ServiceError::PurposeMissing => "purpose_required",
+            ServiceError::PurposeForbidden => "purpose_not_allowed",
+            ServiceError::NotFound => "not_found",
+            ServiceError::BadRequest(_) => "bad_request",
+            ServiceError::AuditUnavailable => "audit_unavailable",
+            ServiceError::Config(_) | ServiceError::Internal => "internal",
+        }
+    }
+}

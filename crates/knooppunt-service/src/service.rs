@@ -1,0 +1,649 @@
+//! The service: authorisation, the cached release per peildatum, scope,
+//! and the audit record written before anything is returned.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use chrono::{Months, NaiveDate, Utc};
+use knooppunt_audit::{Actor, AuditLog, RecordDraft, RecordKind, read_records, verify};
+use knooppunt_core::{Level, Source};
+use knooppunt_privacy::{Release, ReleaseConfig, ReleasedCell};
+use knooppunt_query::Engine;
+use serde_json::{Value, json};
+
+use crate::release;
+use crate::{Purposes, Role, ServiceError, TokenStore};
+
+/// Most peildata kept in the release cache.
+const CACHE_ENTRIES: usize = 8;
+/// Largest page of a list.
+pub const MAX_LIMIT: usize = 1000;
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// What a service is configured with besides the engine and the log.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// The lake the engine reads (for the buurt boundaries).
+    pub lake: PathBuf,
+    /// The token file.
+    pub tokens: PathBuf,
+    /// Disclosure control parameters.
+    pub release: ReleaseConfig,
+    /// The purposes and their roles.
+    pub purposes: Purposes,
+}
+
+/// The endpoints, with the roles allowed on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The indicator catalogue (metadata only).
+    Catalogue,
+    /// Buurt boundaries (public geography) within scope.
+    Boundaries,
+    /// Released indicator cells.
+    ReleasedIndicators,
+    /// Released signals.
+    ReleasedSignals,
+    /// One buurt's released indicators and signal.
+    Buurt,
+    /// Recent audit records.
+    AuditRecords,
+    /// Verification of the audit chain.
+    AuditVerify,
+}
+
+impl Endpoint {
+    /// The command recorded in the audit log.
+    pub fn command(self) -> &'static str {
+        match self {
+            Endpoint::Catalogue => "GET /v1/indicators",
+            Endpoint::Boundaries => "GET /v1/boundaries",
+            Endpoint::ReleasedIndicators => "GET /v1/released/indicators",
+            Endpoint::ReleasedSignals => "GET /v1/released/signals",
+            Endpoint::Buurt => "GET /v1/buurten/{code}",
+            Endpoint::AuditRecords => "GET /v1/audit",
+            Endpoint::AuditVerify => "GET /v1/audit/verify",
+        }
+    }
+
+    /// Roles that may use the endpoint.
+    pub fn roles(self) -> &'static [Role] {
+        match self {
+            Endpoint::Catalogue | Endpoint::Boundaries => &Role::ALL,
+            Endpoint::ReleasedIndicators | Endpoint::ReleasedSignals | Endpoint::Buurt => {
+                &[Role::Dashboard, Role::Analyst, Role::Admin]
+            }
+            Endpoint::AuditRecords | Endpoint::AuditVerify => &[Role::PrivacyOfficer],
+        }
+    }
+
+    /// Whether a purpose must be stated (every endpoint that reads data or
+    /// the audit log).
+    pub fn needs_purpose(self) -> bool {
+        !matches!(self, Endpoint::Catalogue | Endpoint::Boundaries)
+    }
+}
+
+/// An authorised caller for one endpoint; only [`Service::authorize`]
+/// makes one.
+#[derive(Debug, Clone)]
+pub struct Access {
+    token_id: String,
+    role: Role,
+    scope: BTreeSet<String>,
+    purpose: String,
+    endpoint: Endpoint,
+}
+
+impl Access {
+    /// The token's id.
+    pub fn token_id(&self) -> &str {
+        &self.token_id
+    }
+
+    /// The token's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    fn in_scope(&self, gemeentecode: &str) -> bool {
+        self.scope.contains(gemeentecode)
+    }
+
+    fn check(&self, endpoint: Endpoint) -> Result<(), ServiceError> {
+        if self.endpoint == endpoint {
+            Ok(())
+        } else {
+            Err(ServiceError::RoleForbidden)
+        }
+    }
+}
+
+/// The release at one peildatum, computed once.
+#[derive(Debug)]
+struct Released {
+    peildatum: NaiveDate,
+    previous_peildatum: Option<NaiveDate>,
+    release: Release,
+    signals: Vec<Value>,
+    noise_scale: Option<f64>,
+}
+
+#[derive(Debug)]
+struct Tokens {
+    modified: Option<SystemTime>,
+    store: TokenStore,
+}
+
+/// The release service.
+#[derive(Debug)]
+pub struct Service {
+    engine: Engine,
+    audit: AuditLog,
+    options: ServiceOptions,
+    tokens: Mutex<Tokens>,
+    snapshot_key: String,
+    boundaries: Value,
+    default_peildatum: tokio::sync::OnceCell<NaiveDate>,
+    /// Keyed by peildatum and the lake's snapshot ids.
+    cache: tokio::sync::Mutex<BTreeMap<(NaiveDate, String), Arc<Released>>>,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    eprintln!("knooppunt-service: {e}");
+    ServiceError::Internal
+}
+
+impl Service {
+    /// A service over `engine`, recording in `audit`.
+    pub fn new(
+        engine: Engine,
+        audit: AuditLog,
+        options: ServiceOptions,
+    ) -> Result<Service, ServiceError> {
+        let store = TokenStore::load(&options.tokens)?;
+        let snapshot_key = engine
+            .snapshots()
+            .iter()
+            .map(|(s, id)| format!("{}={id}", s.name()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let boundaries = match engine.snapshots().get(&Source::Buurten) {
+            Some(id) => {
+                let path = options
+                    .lake
+                    .join(Source::Buurten.name())
+                    .join(id)
+                    .join(Source::Buurten.file_name());
+                knooppunt_geo::BuurtIndex::from_path(&path)
+                    .map_err(|e| {
+                        ServiceError::Config(format!("buurt boundaries {}: {e}", path.display()))
+                    })?
+                    .to_geojson_wgs84()
+            }
+            None => json!({ "type": "FeatureCollection", "features": [] }),
+        };
+        Ok(Service {
+            engine,
+            audit,
+            tokens: Mutex::new(Tokens {
+                modified: modified(&options.tokens),
+                store,
+            }),
+            options,
+            snapshot_key,
+            boundaries,
+            default_peildatum: tokio::sync::OnceCell::new(),
+            cache: tokio::sync::Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Whether the service can answer: the audit log is writable.
+    pub fn ready(&self) -> bool {
+        !self.audit.is_poisoned()
+    }
+
+    /// The audit log (to flush it on shutdown by dropping the service).
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Checks token, role and purpose for `endpoint`, in that order. The
+    /// token file is re-read when it changed, so a revocation takes effect
+    /// on the next request.
+    pub fn authorize(
+        &self,
+        bearer: Option<&str>,
+        purpose: Option<&str>,
+        endpoint: Endpoint,
+    ) -> Result<Access, ServiceError> {
+        let bearer = bearer.ok_or(ServiceError::Unauthorized)?;
+        let record = {
+            let mut tokens = self.tokens.lock().map_err(|_| ServiceError::Internal)?;
+            let now_modified = modified(&self.options.tokens);
+            if now_modified != tokens.modified {
+                tokens.store = TokenStore::load(&self.options.tokens)?;
+                tokens.modified = now_modified;
+            }
+            tokens
+                .store
+                .authenticate(bearer, Utc::now())
+                .cloned()
+                .ok_or(ServiceError::Unauthorized)?
+        };
+        if !endpoint.roles().contains(&record.role) {
+            return Err(ServiceError::RoleForbidden);
+        }
+        let purpose = match purpose.map(str::trim) {
+            Some(p) if !p.is_empty() => {
+                if !self.options.purposes.allows(p, record.role) {
+                    return Err(ServiceError::PurposeForbidden);
+                }
+                p.to_string()
+            }
+            _ if endpoint.needs_purpose() => return Err(ServiceError::PurposeMissing),
+            _ => String::new(),
+        };
+        Ok(Access {
+            token_id: record.id,
+            role: record.role,
+            scope: record.scope.into_iter().collect(),
+            purpose,
+            endpoint,
+        })
+    }
+
+    /// The indicator catalogue: metadata only.
+    pub fn catalogue(&self, access: &Access) -> Result<Value, ServiceError> {
+        access.check(Endpoint::Catalogue)?;
+        let indicators: Vec<Value> = self
+            .engine
+            .registry()
+            .queries()
+            .iter()
+            .map(|q| {
+                json!({
+                    "id": q.id,
+                    "title": q.title,
+                    "numerator": q.numerator,
+                    "denominator": q.denominator,
+                    "sources": q.sources.iter().map(|s| s.name()).collect::<Vec<_>>(),
+                    "privacy_unit": q.privacy_unit.name(),
+                    "denominator_unit": q.denominator_unit.name(),
+                })
+            })
+            .collect();
+        Ok(json!({ "indicators": indicators }))
+    }
+
+    /// Buurt boundaries in WGS84 within the caller's scope.
+    pub fn boundaries(&self, access: &Access) -> Result<Value, ServiceError> {
+        access.check(Endpoint::Boundaries)?;
+        let features: Vec<&Value> = self.boundaries["features"]
+            .as_array()
+            .map(|f| {
+                f.iter()
+                    .filter(|f| {
+                        f["properties"]["gemeentecode"]
+                            .as_str()
+                            .is_some_and(|g| access.in_scope(g))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(json!({ "type": "FeatureCollection", "features": features }))
+    }
+
+    async fn peildatum(&self, requested: Option<NaiveDate>) -> Result<NaiveDate, ServiceError> {
+        match requested {
+            Some(p) => Ok(p),
+            None => self
+                .default_peildatum
+                .get_or_try_init(|| async { self.engine.default_peildatum().await })
+                .await
+                .copied()
+                .map_err(internal),
+        }
+    }
+
+    /// Computes (or takes from the cache) the release at `peildatum`
+    /// (default: the lake's latest date). Call it at start-up to have the
+    /// first request answered quickly.
+    pub async fn warm(&self, peildatum: Option<NaiveDate>) -> Result<NaiveDate, ServiceError> {
+        Ok(self.released(peildatum).await?.peildatum)
+    }
+
+    async fn released(&self, requested: Option<NaiveDate>) -> Result<Arc<Released>, ServiceError> {
+        let peildatum = self.peildatum(requested).await?;
+        let key = (peildatum, self.snapshot_key.clone());
+        let mut cache = self.cache.lock().await;
+        if let Some(r) = cache.get(&key) {
+            return Ok(Arc::clone(r));
+        }
+        let released = Arc::new(self.compute(peildatum).await?);
+        if cache.len() >= CACHE_ENTRIES {
+            cache.pop_first();
+        }
+        cache.insert(key, Arc::clone(&released));
+        Ok(released)
+    }
+
+    async fn compute(&self, peildatum: NaiveDate) -> Result<Released, ServiceError> {
+        let registry = self.engine.registry();
+        let current = self.engine.indicators(peildatum).await.map_err(internal)?;
+        let previous = match peildatum.checked_sub_months(Months::new(12)) {
+            Some(p) => Some(self.engine.indicators(p).await.map_err(internal)?),
+            None => None,
+        };
+        let now =
+            release::release_table(&current, registry, &self.options.release).map_err(internal)?;
+        let before = previous
+            .as_ref()
+            .map(|p| release::release_table(p, registry, &self.options.release))
+            .transpose()
+            .map_err(internal)?;
+        let signals = release::released_signals(
+            &now,
+            peildatum,
+            before.as_ref().zip(previous.as_ref().map(|p| p.peildatum)),
+        );
+        let signals = signals
+            .iter()
+            .map(|s| serde_json::to_value(s).map(release::released_view))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal)?;
+        Ok(Released {
+            peildatum,
+            previous_peildatum: previous.map(|p| p.peildatum),
+            noise_scale: release::noise_scale(&now),
+            release: now,
+            signals,
+        })
+    }
+
+    fn draft(&self, access: &Access, kind: RecordKind, released: Option<&Released>) -> RecordDraft {
+        let mut draft = RecordDraft::new(
+            kind,
+            Actor::Token(access.token_id.clone()),
+            access.role.as_str(),
+            &access.purpose,
+            access.endpoint.command(),
+        );
+        draft.client = "http".to_string();
+        draft.trace_id = trace_id();
+        if let Some(r) = released {
+            draft.snapshots = self
+                .engine
+                .snapshots()
+                .iter()
+                .map(|(s, id)| (s.name().to_string(), id.clone()))
+                .collect();
+            let mut tables: Vec<String> = self
+                .engine
+                .registry()
+                .queries()
+                .iter()
+                .flat_map(|q| q.sources.iter().map(|s| s.name().to_string()))
+                .collect();
+            tables.sort();
+            tables.dedup();
+            draft.tables = tables;
+            draft.noise_scale = r.noise_scale;
+            draft.policy_version = format!(
+                "{} {}",
+                r.release.parameters.config().policy_version,
+                r.release.parameters_fingerprint
+            );
+        }
+        draft
+    }
+
+    /// Appends `draft` durably; refuses the request when it cannot.
+    async fn record(&self, mut draft: RecordDraft, started: Instant) -> Result<(), ServiceError> {
+        draft.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let log = self.audit.clone();
+        match tokio::task::spawn_blocking(move || log.append(draft)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => {
+                eprintln!("knooppunt-service: audit append failed: {e}");
+                Err(ServiceError::AuditUnavailable)
+            }
+            Err(_) => Err(ServiceError::AuditUnavailable),
+        }
+    }
+
+    /// Released cells at `level` (default: all levels) within scope, one
+    /// page of them, with the total.
+    pub async fn released_indicators(
+        &self,
+        access: &Access,
+        level: Option<Level>,
+        peildatum: Option<NaiveDate>,
+        limit: Option<usize>,
+        offset: Option<usize>,
+    ) -> Result<Value, ServiceError> {
+        access.check(Endpoint::ReleasedIndicators)?;
+        let started = Instant::now();
+        let (limit, offset) = page(limit, offset)?;
+        let r = self.released(peildatum).await?;
+        let cells: Vec<&ReleasedCell> = r
+            .release
+            .cells
+            .iter()
+            .filter(|c| access.in_scope(&c.gemeentecode))
+            .filter(|c| level.is_none_or(|l| c.level == l))
+            .collect();
+        let total = cells.len();
+        let page: Vec<&ReleasedCell> = cells.into_iter().skip(offset).take(limit).collect();
+        let mut draft = self.draft(access, RecordKind::Release, Some(&r));
+        draft.cells_returned = page.len() as u64;
+        draft.cells_suppressed = suppressed(page.iter().copied());
+        let body = json!({
+            "peildatum": r.peildatum,
+            "level": level.map(Level::name),
+            "parameters_fingerprint": r.release.parameters_fingerprint,
+            "policy_version": r.release.parameters.config().policy_version,
+            "noise_scale": r.noise_scale,
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "cells": page,
+        });
+        self.record(draft, started).await?;
+        Ok(body)
+    }
+
+    /// Released signals of the buurten within scope, one page of them.
+    pub async fn released_signals(
+        &self,
+        access: &Access,
+        peildatum: Option<NaiveDate>,
+        limit: Option<usize>,
+        offset: Option<usize>,
+    ) -> Result<Value, ServiceError> {
+        access.check(Endpoint::ReleasedSignals)?;
+        let started = Instant::now();
+        let (limit, offset) = page(limit, offset)?;
+        let r = self.released(peildatum).await?;
+        let rows: Vec<&Value> = r
+            .signals
+            .iter()
+            .filter(|s| {
+                s["gemeentecode"]
+                    .as_str()
+                    .is_some_and(|g| access.in_scope(g))
+            })
+            .collect();
+        let total = rows.len();
+        let page: Vec<&Value> = rows.into_iter().skip(offset).take(limit).collect();
+        let buurten: BTreeSet<&str> = page
+            .iter()
+            .filter_map(|s| s["buurtcode"].as_str())
+            .collect();
+        let mut draft = self.draft(access, RecordKind::Release, Some(&r));
+        draft.cells_returned = page.len() as u64;
+        draft.cells_suppressed = suppressed(
+            r.release
+                .cells
+                .iter()
+                .filter(|c| c.level == Level::Buurt && buurten.contains(c.code.as_str())),
+        );
+        let body = json!({
+            "peildatum": r.peildatum,
+            "previous_peildatum": r.previous_peildatum,
+            "parameters_fingerprint": r.release.parameters_fingerprint,
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "signals": page,
+        });
+        self.record(draft, started).await?;
+        Ok(body)
+    }
+
+    /// One buurt: its released indicators and its signal with drivers.
+    /// A buurt outside the scope is as absent as one that does not exist.
+    pub async fn buurt(
+        &self,
+        access: &Access,
+        code: &str,
+        peildatum: Option<NaiveDate>,
+    ) -> Result<Value, ServiceError> {
+        access.check(Endpoint::Buurt)?;
+        let started = Instant::now();
+        let r = self.released(peildatum).await?;
+        let cells: Vec<&ReleasedCell> = r
+            .release
+            .cells
+            .iter()
+            .filter(|c| c.level == Level::Buurt && c.code == code)
+            .filter(|c| access.in_scope(&c.gemeentecode))
+            .collect();
+        let signal = r
+            .signals
+            .iter()
+            .find(|s| s["buurtcode"] == code)
+            .filter(|s| {
+                s["gemeentecode"]
+                    .as_str()
+                    .is_some_and(|g| access.in_scope(g))
+            });
+        let Some(first) = cells.first() else {
+            return Err(ServiceError::NotFound);
+        };
+        let mut draft = self.draft(access, RecordKind::Release, Some(&r));
+        draft.cells_returned = (cells.len() + usize::from(signal.is_some())) as u64;
+        draft.cells_suppressed = suppressed(cells.iter().copied());
+        let body = json!({
+            "peildatum": r.peildatum,
+            "buurtcode": first.code,
+            "wijkcode": first.wijkcode,
+            "gemeentecode": first.gemeentecode,
+            "parameters_fingerprint": r.release.parameters_fingerprint,
+            "indicators": cells,
+            "signal": signal,
+        });
+        self.record(draft, started).await?;
+        Ok(body)
+    }
+
+    /// The most recent audit records (of `kind`, when given), newest last.
+    /// The read itself is recorded first.
+    pub async fn audit_records(
+        &self,
+        access: &Access,
+        kind: Option<RecordKind>,
+        limit: Option<usize>,
+    ) -> Result<Value, ServiceError> {
+        access.check(Endpoint::AuditRecords)?;
+        let started = Instant::now();
+        let (limit, _) = page(limit, None)?;
+        let dir = self.audit.dir().to_path_buf();
+        let records = tokio::task::spawn_blocking(move || read_records(&dir))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        let matching: Vec<_> = records
+            .into_iter()
+            .filter(|r| kind.is_none_or(|k| r.kind == k))
+            .collect();
+        let total = matching.len();
+        let recent = &matching[total.saturating_sub(limit)..];
+        let mut draft = RecordDraft::log_read(
+            Actor::Token(access.token_id.clone()),
+            &access.purpose,
+            access.endpoint.command(),
+        );
+        draft.client = "http".to_string();
+        draft.trace_id = trace_id();
+        draft.cells_returned = recent.len() as u64;
+        let body = json!({ "total": total, "limit": limit, "records": recent });
+        self.record(draft, started).await?;
+        Ok(body)
+    }
+
+    /// Verifies the audit chain; the verification is recorded first.
+    pub async fn audit_verify(&self, access: &Access) -> Result<Value, ServiceError> {
+        access.check(Endpoint::AuditVerify)?;
+        let started = Instant::now();
+        let dir = self.audit.dir().to_path_buf();
+        let report = tokio::task::spawn_blocking(move || verify(&dir, None))
+            .await
+            .map_err(internal)?;
+        let mut body = serde_json::to_value(&report).map_err(internal)?;
+        if let Some(map) = body.as_object_mut() {
+            map.remove("dir");
+            map.insert("ok".into(), Value::Bool(report.is_ok()));
+        }
+        let mut draft = RecordDraft::log_read(
+            Actor::Token(access.token_id.clone()),
+            &access.purpose,
+            access.endpoint.command(),
+        );
+        draft.client = "http".to_string();
+        draft.trace_id = trace_id();
+        self.record(draft, started).await?;
+        Ok(body)
+    }
+}
+
+/// Validated page parameters.
+fn page(limit: Option<usize>, offset: Option<usize>) -> Result<(usize, usize), ServiceError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ServiceError::BadRequest("limit (1 to 1000)"));
+    }
+    Ok((limit, offset.unwrap_or(0)))
+}
+
+/// Suppressed numbers per reason among `cells` (numerator, denominator and
+/// rate counted separately).
+fn suppressed<'a>(cells: impl Iterator<Item = &'a ReleasedCell>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for c in cells {
+        for status in [
+            c.numerator.status(),
+            c.denominator.status(),
+            c.rate.status(),
+        ] {
+            if status != "released" {
+                *out.entry(status.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    out
+}
+
+/// A random trace id (16 hex digits).
+fn trace_id() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    hex::encode(bytes)
+}

@@ -1,0 +1,184 @@
+//! `knooppunt token` and `knooppunt serve` through the binary: a real
+//! server on a free port, one request per role, graceful shutdown.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::{Workdir, binary};
+
+fn create_token(tokens: &Path, role: &str, scope: &str) -> String {
+    let out = Command::new(binary())
+        .args([
+            "token", "create", "--role", role, "--scope", scope, "--name",
+        ])
+        .arg(format!("e2e {role}"))
+        .arg("--tokens")
+        .arg(tokens)
+        .env_remove("KNOOPPUNT_TOKENS")
+        .output()
+        .expect("token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}
+
+/// One HTTP/1.1 GET; the status code and the body.
+fn get(addr: &str, path: &str, token: &str, purpose: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n"
+    );
+    if let Some(p) = purpose {
+        request.push_str(&format!("X-Purpose: {p}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serve_answers_each_role_and_stops_gracefully() {
+    let work = Workdir::new(0.02, 11, false);
+    let ingest = work.ingest(false);
+    assert!(ingest.status.success());
+    let tokens = work.path("tokens.json");
+    let dashboard = create_token(&tokens, "dashboard", "GM0034");
+    let analyst = create_token(&tokens, "analyst", "GM0034");
+    let officer = create_token(&tokens, "privacy_officer", "GM0034");
+    let admin = create_token(&tokens, "admin", "GM0034");
+    let stored = std::fs::read_to_string(&tokens).expect("token file");
+    for t in [&dashboard, &analyst, &officer, &admin] {
+        assert!(t.starts_with("kp_") && t.len() == 67, "{t}");
+        assert!(!stored.contains(&t[3..]), "only hashes are stored");
+    }
+    let list = Command::new(binary())
+        .args(["token", "list", "--tokens"])
+        .arg(&tokens)
+        .output()
+        .expect("token list");
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(listed.lines().filter(|l| l.ends_with("active")).count(), 4);
+
+    let audit = work.path("audit");
+    let mut child = Command::new(binary())
+        .args(["serve", "--bind", "127.0.0.1:0", "--lake"])
+        .arg(work.path("lake"))
+        .arg("--tokens")
+        .arg(&tokens)
+        .arg("--audit-log")
+        .arg(&audit)
+        .env_remove("KNOOPPUNT_AUDIT_KEY_FILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve printed its address")
+            .expect("line");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+
+    let (s, body) = get(
+        &addr,
+        "/v1/released/indicators?level=gemeente",
+        &dashboard,
+        Some("gebiedsanalyse"),
+    );
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"cells\""));
+    let (s, body) = get(
+        &addr,
+        "/v1/released/signals?limit=3",
+        &analyst,
+        Some("bibob"),
+    );
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = get(&addr, "/v1/audit/verify", &officer, Some("toezicht"));
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = get(&addr, "/v1/indicators", &admin, None);
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = get(&addr, "/v1/released/signals", &officer, Some("toezicht"));
+    assert_eq!(s, 403, "{body}");
+    let (s, _) = get(&addr, "/v1/released/signals", "kp_nope", Some("bibob"));
+    assert_eq!(s, 401);
+
+    // A revocation takes effect on the next request.
+    let admin_id = {
+        let list = Command::new(binary())
+            .args(["token", "list", "--tokens"])
+            .arg(&tokens)
+            .output()
+            .expect("token list");
+        String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .find(|l| l.contains("\tadmin\t"))
+            .and_then(|l| l.split('\t').next())
+            .expect("admin id")
+            .to_string()
+    };
+    let revoke = Command::new(binary())
+        .args(["token", "revoke", &admin_id, "--tokens"])
+        .arg(&tokens)
+        .output()
+        .expect("revoke");
+    assert!(revoke.status.success());
+    let (s, _) = get(&addr, "/v1/indicators", &admin, None);
+    assert_eq!(s, 401);
+
+    // SIGTERM: graceful shutdown, exit 0, the audit chain intact with the
+    // two data reads and the officer's verification.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("audit log flushed"), "{stderr}");
+    let verify = Command::new(binary())
+        .args(["audit", "verify", "--log"])
+        .arg(&audit)
+        .output()
+        .expect("verify");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let text = std::fs::read_dir(&audit)
+        .expect("audit dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .map(|e| std::fs::read_to_string(e.path()).expect("segment"))
+        .collect::<String>();
+    assert_eq!(text.matches("\"client\":\"http\"").count(), 3, "{text}");
+}
