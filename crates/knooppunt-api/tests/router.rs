@@ -21,6 +21,8 @@ use tower::ServiceExt;
 struct Fixture {
     _dir: tempfile::TempDir,
     app: Router,
+    lake: PathBuf,
+    token_path: PathBuf,
     audit_dir: PathBuf,
     /// One GM0034 token per role.
     tokens: BTreeMap<Role, String>,
@@ -112,8 +114,8 @@ fn build() -> Fixture {
         engine,
         audit,
         ServiceOptions {
-            lake,
-            tokens: token_path,
+            lake: lake.clone(),
+            tokens: token_path.clone(),
             release: Default::default(),
             purposes: Purposes::default(),
         },
@@ -122,6 +124,8 @@ fn build() -> Fixture {
     Fixture {
         _dir: dir,
         app: knooppunt_api::router(Arc::new(service)),
+        lake,
+        token_path,
         audit_dir,
         tokens,
         elsewhere,
@@ -132,6 +136,15 @@ fn build() -> Fixture {
 }
 
 async fn get(path: &str, token: Option<&str>, purpose: Option<&str>) -> (StatusCode, Value) {
+    get_on(&fixture().app, path, token, purpose).await
+}
+
+async fn get_on(
+    app: &Router,
+    path: &str,
+    token: Option<&str>,
+    purpose: Option<&str>,
+) -> (StatusCode, Value) {
     let mut request = Request::builder().uri(path);
     if let Some(t) = token {
         request = request.header("authorization", format!("Bearer {t}"));
@@ -139,8 +152,7 @@ async fn get(path: &str, token: Option<&str>, purpose: Option<&str>) -> (StatusC
     if let Some(p) = purpose {
         request = request.header("x-purpose", p);
     }
-    let response = fixture()
-        .app
+    let response = app
         .clone()
         .oneshot(request.body(Body::empty()).expect("request"))
         .await
@@ -481,4 +493,63 @@ async fn every_successful_data_response_has_one_audit_record() {
         .filter(|r| r.kind == RecordKind::LogRead)
         .count();
     assert!(reads >= 2);
+}
+
+/// A segment writer on a full disk.
+struct FullDisk;
+
+impl knooppunt_audit::SegmentSink for FullDisk {
+    fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> {
+        Err(std::io::Error::other("no space left on device"))
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        Err(std::io::Error::other("no space left on device"))
+    }
+    fn roll(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn segment_len(&self) -> u64 {
+        0
+    }
+}
+
+#[tokio::test]
+async fn an_unwritable_audit_log_releases_nothing() {
+    let f = fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (audit, _) = AuditLog::open_with_sink(
+        AuditConfig::new(dir.path().join("audit")),
+        Arc::new(SystemClock),
+        |_| Box::new(FullDisk),
+    )
+    .expect("audit");
+    let service = Service::new(
+        Engine::open(&f.lake, EngineOptions::default()).expect("engine"),
+        audit,
+        ServiceOptions {
+            lake: f.lake.clone(),
+            tokens: f.token_path.clone(),
+            release: Default::default(),
+            purposes: Purposes::default(),
+        },
+    )
+    .expect("service");
+    let app = knooppunt_api::router(Arc::new(service));
+    let t = Some(token(Role::Dashboard));
+    for path in ["/v1/released/indicators", "/v1/released/signals"] {
+        let (status, body) = get_on(&app, path, t, Some("gebiedsanalyse")).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+        );
+    }
+    let (status, body) = get_on(&app, "/readyz", None, None).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit_unavailable",
+    );
 }
