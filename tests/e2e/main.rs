@@ -381,7 +381,7 @@ fn ingest_without_key_refuses_and_bad_files_fail_with_the_file_named() {
 fn demo_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(binary())
-        .args(["demo", "--scale", "0.02", "--dir"])
+        .args(["demo", "--no-serve", "--scale", "0.02", "--dir"])
         .arg(dir.path())
         .output()
         .unwrap();
@@ -402,7 +402,7 @@ fn demo_runs_end_to_end() {
     assert!(dir.path().join("pseudonym.key").exists());
     // Running it again regenerates identical exports: every source unchanged.
     let again = Command::new(binary())
-        .args(["demo", "--scale", "0.02", "--dir"])
+        .args(["demo", "--no-serve", "--scale", "0.02", "--dir"])
         .arg(dir.path())
         .output()
         .unwrap();

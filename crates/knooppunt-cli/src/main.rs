@@ -104,6 +104,13 @@ struct DemoArgs {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Stop after the release instead of creating one token per role and
+    /// serving the API.
+    #[arg(long)]
+    no_serve: bool,
+    /// Address the demo serves on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: std::net::SocketAddr,
 }
 
 fn main() -> ExitCode {
@@ -158,6 +165,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             query::demo_release(&lake, &args.dir.join("release"))?;
             println!("audit log: {}", args.dir.join("audit").display());
+            if !args.no_serve {
+                serve::demo_serve(&args.dir, &lake, args.bind, DEFAULT_BUURTEN)?;
+            }
             Ok(exit_for(&summary))
         }
         Command::Indicators(args) => {

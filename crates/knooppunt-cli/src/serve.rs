@@ -2,12 +2,12 @@
 //! requests in flight finish and the audit log is flushed before exit.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use knooppunt_query::{Engine, EngineOptions};
-use knooppunt_service::{Purposes, Service, ServiceOptions};
+use knooppunt_service::{Purposes, Role, Service, ServiceOptions, TokenStore};
 
 use crate::audit::AuditOpts;
 
@@ -101,4 +101,81 @@ async fn shutdown_signal() {
         () = term => {},
     }
     eprintln!("knooppunt: shutting down; requests in flight finish");
+}
+
+/// The end of `knooppunt demo`: a fresh token file with one token per role
+/// (scope: the gemeenten of the demo's buurten), `curl` lines, and the
+/// server on `bind` until interrupted.
+pub(crate) fn demo_serve(dir: &Path, lake: &Path, bind: SocketAddr, buurten: &str) -> Result<()> {
+    let tokens = dir.join("tokens.json");
+    // Tokens of an earlier demo run stop working.
+    match std::fs::remove_file(&tokens) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing {}", tokens.display())),
+    }
+    let mut scope: Vec<String> = buurten
+        .match_indices("\"GM")
+        .filter_map(|(i, _)| buurten.get(i + 1..i + 7))
+        .filter(|c| c[2..].bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_string)
+        .collect();
+    scope.sort();
+    scope.dedup();
+    let mut store = TokenStore::load(&tokens)?;
+    let now = chrono::Utc::now();
+    println!();
+    println!(
+        "demo tokens (scope {}, valid 1 day, file {}):",
+        scope.join(","),
+        tokens.display()
+    );
+    let mut lines = Vec::new();
+    for role in Role::ALL {
+        let (_, token) = store.create(
+            &format!("demo {role}"),
+            role,
+            scope.clone(),
+            Some(now + chrono::Duration::days(1)),
+            now,
+        )?;
+        println!("  {:<16} {token}", role.as_str());
+        let (path, purpose) = match role {
+            Role::PrivacyOfficer => ("/v1/audit?limit=5", "toezicht"),
+            Role::Analyst => ("/v1/released/signals?limit=3", "bibob"),
+            Role::Admin => ("/v1/indicators", "gebiedsanalyse"),
+            Role::Dashboard => (
+                "/v1/released/indicators?level=wijk&limit=5",
+                "gebiedsanalyse",
+            ),
+        };
+        lines.push(format!(
+            "curl -s -H 'Authorization: Bearer {token}' -H 'X-Purpose: {purpose}' 'http://{bind}{path}'"
+        ));
+    }
+    println!();
+    println!("try (Ctrl-C stops the server):");
+    for line in lines {
+        println!("  {line}");
+    }
+    println!();
+    #[derive(clap::Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+    use clap::Parser;
+    let bind = bind.to_string();
+    let args = Wrap::try_parse_from([
+        std::ffi::OsStr::new("knooppunt"),
+        std::ffi::OsStr::new("--lake"),
+        lake.as_os_str(),
+        std::ffi::OsStr::new("--tokens"),
+        tokens.as_os_str(),
+        std::ffi::OsStr::new("--bind"),
+        std::ffi::OsStr::new(&bind),
+        std::ffi::OsStr::new("--audit-log"),
+        dir.join("audit").as_os_str(),
+    ])?;
+    run_serve(&args.serve)
 }
