@@ -161,7 +161,7 @@ def compare(kp_out: Path, duck_out: Path) -> dict:
     kp = {(r[0], r[1], r[2]): tuple(int(x) for x in r[5:9]) for r in knooppunt_rows(kp_out)}
     duck = {}
     for r in json.loads(duck_out.read_text()):
-        ind, level, code, _wijk, _gem, num, den, ns, ds = r
+        ind, level, code, _wijk, _gem, num, den, ns, ds = r[:9]
         duck[(ind, level, code)] = (int(num), int(den), int(ns), int(ds))
     diffs = [k for k in set(kp) | set(duck) if kp.get(k) != duck.get(k)]
     return {"cells": len(kp), "duckdb_cells": len(duck), "differences": len(diffs),
@@ -182,6 +182,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--memory-limit-gb", type=float, default=8.0)
     ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--bin", type=Path, help="the knooppunt binary to time (default: "
+                    "$CARGO_TARGET_DIR/release/knooppunt); implies --skip-build")
     ap.add_argument("--no-signals", action="store_true", help="do not time knooppunt signals")
     ap.add_argument("--work", type=Path, default=HERE / "work")
     ap.add_argument("--timeout", type=float, default=3600)
@@ -189,8 +191,8 @@ def main() -> None:
     ensure_venv()
 
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    binary = target / "release" / "knooppunt"
-    if not args.skip_build:
+    binary = args.bin or target / "release" / "knooppunt"
+    if not args.skip_build and not args.bin:
         log("building: cargo build --workspace --release")
         subprocess.run(["cargo", "build", "--workspace", "--release"], cwd=ROOT, check=True)
     if not binary.exists():
@@ -206,7 +208,7 @@ def main() -> None:
                               capture_output=True, text=True).stdout.strip(),
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(), "threads": args.threads, "memory_limit_gb": args.memory_limit_gb,
-        "duckdb": DUCKDB_VERSION, "peildatum": PEILDATUM,
+        "duckdb": DUCKDB_VERSION, "peildatum": PEILDATUM, "binary": str(binary),
         "load_at_start": os.getloadavg()[0], "scales": {},
     }
     mem = f"{int(args.memory_limit_gb * 1024)}MiB"
@@ -276,7 +278,7 @@ def main() -> None:
 def markdown(results: dict) -> str:
     lines = [
         f"Run {results['started']}, git `{results['git']}`, {results['cores']} × {results['cpu']}, "
-        f"threads {results['threads']}, memory budget {results['memory_limit_gb']:g} GB, "
+        f"binary `{results.get('binary', '')}`, threads {results['threads']}, memory budget {results['memory_limit_gb']:g} GB, "
         f"DuckDB {results['duckdb']}, load average at start {results['load_at_start']:.1f}, "
         f"at end {results.get('load_at_end', float('nan')):.1f}.",
         "",

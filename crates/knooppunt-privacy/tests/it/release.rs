@@ -332,7 +332,11 @@ fn a_small_denominator_hides_the_whole_cell() {
 
 #[test]
 fn inputs_that_cannot_be_right_are_refused() {
+    // Units behind nothing: a zero count with a positive support. (A
+    // support above a positive count is valid: I02 counts addresses with
+    // several companies behind one.)
     let mut cells = tiny_table();
+    cells[0].numerator = 0;
     cells[0].numerator_support = 5;
     assert!(matches!(
         release(&cells, &config()),
