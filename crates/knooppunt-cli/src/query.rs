@@ -312,25 +312,7 @@ pub(crate) fn run_signals(args: &QueryArgs) -> Result<()> {
                 Ok(())
             })
         }
-        format => {
-            // The table shows the composite per buurt; csv and parquet add
-            // every per-indicator figure (`indicators.<id>.<field>`). The
-            // drivers repeat figures of `indicators` and are left out.
-            let flat = Flattened::of(&signals, format != Format::Table, &["drivers"])?;
-            match format {
-                Format::Parquet => write_parquet(args.out.as_deref(), flat.batch()?),
-                _ => {
-                    let cells = flat.text_rows();
-                    write_text(args.out.as_deref(), |w| {
-                        if format == Format::Csv {
-                            write_csv(w, &flat.columns, &cells)
-                        } else {
-                            write_table(w, &flat.columns, &cells, &[])
-                        }
-                    })
-                }
-            }
-        }
+        format => write_flat_signals(args, format, &signals),
     }
 }
 
@@ -681,6 +663,27 @@ fn write_parquet(out: Option<&Path>, batch: RecordBatch) -> Result<()> {
     Ok(())
 }
 
+/// Signals as table, csv or parquet. The table shows the composite per
+/// buurt; csv and parquet add every per-indicator figure
+/// (`indicators.<id>.<field>`). The drivers repeat figures of `indicators`
+/// and are left out.
+fn write_flat_signals<T: Serialize>(args: &QueryArgs, format: Format, signals: &[T]) -> Result<()> {
+    let flat = Flattened::of(signals, format != Format::Table, &["drivers"])?;
+    match format {
+        Format::Parquet => write_parquet(args.out.as_deref(), flat.batch()?),
+        _ => {
+            let cells = flat.text_rows();
+            write_text(args.out.as_deref(), |w| {
+                if format == Format::Csv {
+                    write_csv(w, &flat.columns, &cells)
+                } else {
+                    write_table(w, &flat.columns, &cells, &[])
+                }
+            })
+        }
+    }
+}
+
 /// The demo's last step: the released indicators and signals of `lake`
 /// as JSON files in `out_dir`, through exactly the path of
 /// `knooppunt indicators|signals --release` (audit record included).
@@ -842,22 +845,7 @@ fn write_released_signals(
             writeln!(w)?;
             Ok(())
         }),
-        format => {
-            let flat = Flattened::of(&values, format != Format::Table, &["drivers"])?;
-            match format {
-                Format::Parquet => write_parquet(args.out.as_deref(), flat.batch()?),
-                _ => {
-                    let cells = flat.text_rows();
-                    write_text(args.out.as_deref(), |w| {
-                        if format == Format::Csv {
-                            write_csv(w, &flat.columns, &cells)
-                        } else {
-                            write_table(w, &flat.columns, &cells, &[])
-                        }
-                    })
-                }
-            }
-        }
+        format => write_flat_signals(args, format, &values),
     }
 }
 
