@@ -37,18 +37,4 @@ cells AS (
   FROM facts
   GROUP BY GROUPING SETS ((gemeentecode, wijkcode, buurtcode), (gemeentecode, wijkcode), (gemeentecode))
 )
-SELECT
-  COALESCE(c.level, g.level) AS level,
-  COALESCE(c.code, g.code) AS code,
-  COALESCE(c.wijkcode, g.wijkcode) AS wijkcode,
-  COALESCE(c.gemeentecode, g.gemeentecode) AS gemeentecode,
-  CAST(COALESCE(c.numerator, 0) AS BIGINT) AS numerator,
-  CAST(COALESCE(c.denominator, 0) AS BIGINT) AS denominator,
-  CAST(COALESCE(c.numerator_support, 0) AS BIGINT) AS numerator_support,
-  CAST(COALESCE(c.denominator_support, 0) AS BIGINT) AS denominator_support,
-  CAST(COALESCE(c.numerator_key, 0) AS BIGINT) AS numerator_key,
-  CAST(COALESCE(c.denominator_key, 0) AS BIGINT) AS denominator_key
-FROM gebieden g
-FULL OUTER JOIN cells c
-  ON c.level = g.level AND c.code = g.code
- AND c.wijkcode = g.wijkcode AND c.gemeentecode = g.gemeentecode
+SELECT * FROM cells

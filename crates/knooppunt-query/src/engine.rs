@@ -344,9 +344,10 @@ impl Engine {
         let mut values = self
             .on_engine(move |shared| async move {
                 let ctx = shared.session(peildatum).await?;
+                let areas = areas(&ctx).await?;
                 let mut values = Vec::new();
                 for query in registry.queries() {
-                    values.extend(run_indicator(&ctx, query, peildatum).await?);
+                    values.extend(run_indicator(&ctx, query, peildatum, &areas).await?);
                 }
                 Ok(values)
             })
@@ -368,7 +369,8 @@ impl Engine {
         let mut values = self
             .on_engine(move |shared| async move {
                 let ctx = shared.session(peildatum).await?;
-                run_indicator(&ctx, &query, peildatum).await
+                let areas = areas(&ctx).await?;
+                run_indicator(&ctx, &query, peildatum, &areas).await
             })
             .await?;
         values.sort_by(|a, b| (a.level, &a.code).cmp(&(b.level, &b.code)));
@@ -592,14 +594,69 @@ fn execution_error(
 }
 
 /// Runs one indicator query and checks its result.
+/// One area of the `gebieden` view: (level, code, wijkcode, gemeentecode).
+type Area = (Level, String, String, String);
+
+/// Every area of the buurten table at every level (the `gebieden` view),
+/// read once per session.
+async fn areas(ctx: &SessionContext) -> Result<Vec<Area>, QueryError> {
+    let gebieden = IndicatorQuery {
+        id: "gebieden".to_string(),
+        title: String::new(),
+        numerator: String::new(),
+        denominator: String::new(),
+        sources: vec![Source::Buurten],
+        privacy_unit: knooppunt_core::PrivacyUnit::Area,
+        denominator_unit: knooppunt_core::PrivacyUnit::Area,
+        file: "views/gebieden.sql".to_string(),
+        text: String::new(),
+    };
+    let sql = "SELECT level, code, wijkcode, gemeentecode, 0 AS numerator, 0 AS denominator, \
+               0 AS numerator_support, 0 AS denominator_support FROM gebieden";
+    let batches = run(ctx, sql, "gebieden", "views/gebieden.sql").await?;
+    Ok(to_values(&gebieden, &batches)?
+        .into_iter()
+        .map(|v| (v.level, v.code, v.wijkcode, v.gemeentecode))
+        .collect())
+}
+
+/// Runs one indicator and completes it: every area of `areas` without a
+/// row gets zeros (an indicator file returns only the areas holding
+/// records; `onbekend` rows come from the file alone).
 async fn run_indicator(
     ctx: &SessionContext,
     query: &IndicatorQuery,
     peildatum: NaiveDate,
+    areas: &[Area],
 ) -> Result<Vec<IndicatorValue>, QueryError> {
     let sql = query.render(peildatum)?;
     let batches = run(ctx, &sql, &query.id, &query.file).await?;
-    to_values(query, &batches)
+    let mut values = to_values(query, &batches)?;
+    let present: HashSet<(Level, &str)> =
+        values.iter().map(|v| (v.level, v.code.as_str())).collect();
+    let keys = values
+        .first()
+        .is_none_or(|v| v.numerator_key.is_some())
+        .then_some(0);
+    let missing: Vec<IndicatorValue> = areas
+        .iter()
+        .filter(|(level, code, _, _)| !present.contains(&(*level, code.as_str())))
+        .map(|(level, code, wijkcode, gemeentecode)| IndicatorValue {
+            indicator: query.id.clone(),
+            level: *level,
+            code: code.clone(),
+            wijkcode: wijkcode.clone(),
+            gemeentecode: gemeentecode.clone(),
+            numerator: 0,
+            denominator: 0,
+            numerator_support: 0,
+            denominator_support: 0,
+            numerator_key: keys,
+            denominator_key: keys,
+        })
+        .collect();
+    values.extend(missing);
+    Ok(values)
 }
 
 /// Reads the result columns of an indicator query into values. Columns

@@ -13,7 +13,9 @@
 //! WITH ... SELECT level, code, wijkcode, gemeentecode, numerator, ...
 //! ```
 //!
-//! The query returns one row per (level, code) with the columns `level`
+//! The query returns one row per (level, code) holding records (the
+//! engine adds a row of zeros for every other area of the buurten table)
+//! with the columns `level`
 //! (`buurt`, `wijk`, `gemeente`), `code`, `wijkcode`, `gemeentecode`,
 //! `numerator`, `denominator`, `numerator_support`, `denominator_support`
 //! and, for an indicator that is to be released, `numerator_key` and
