@@ -10,8 +10,9 @@
 -- has the same shape: `facts` holds one row per counted thing with its area,
 -- `cells` aggregates them per buurt, wijk and gemeente in one pass (GROUPING
 -- SETS, so support is counted as distinct units at each level, never summed
--- from buurten), and the final SELECT adds every area of `gebieden` with
--- zeros. `onbekend` appears whenever it holds records.
+-- from buurten), and the query returns the cells; the engine adds every
+-- other area of `gebieden` with zeros. `onbekend` appears whenever it holds
+-- records.
 WITH facts AS (
   SELECT
     buurtcode, wijkcode, gemeentecode,
