@@ -173,20 +173,7 @@ fn main_runtime() -> Result<tokio::runtime::Runtime> {
 fn start_record(args: &QueryArgs, engine: &Engine, command: &str) -> Result<Recorder> {
     let mut recorder = Recorder::start(&args.audit, &args.lake, "admin", command)?;
     let draft = recorder.draft();
-    draft.snapshots = engine
-        .snapshots()
-        .iter()
-        .map(|(source, id)| (source.name().to_string(), id.clone()))
-        .collect();
-    let mut tables: Vec<String> = engine
-        .registry()
-        .queries()
-        .iter()
-        .flat_map(|q| q.sources.iter().map(|s| s.name().to_string()))
-        .collect();
-    tables.sort();
-    tables.dedup();
-    draft.tables = tables;
+    knooppunt_service::release::record_sources(engine, draft);
     draft.policy_version = "exact (no disclosure control)".to_string();
     Ok(recorder)
 }

@@ -233,3 +233,22 @@ pub fn released_view(mut value: serde_json::Value) -> serde_json::Value {
     walk(&mut value);
     value
 }
+
+/// Fills an audit draft with what any indicator run reads: the lake's
+/// snapshot id per source and the tables of the engine's indicators.
+pub fn record_sources(engine: &knooppunt_query::Engine, draft: &mut knooppunt_audit::RecordDraft) {
+    draft.snapshots = engine
+        .snapshots()
+        .iter()
+        .map(|(source, id)| (source.name().to_string(), id.clone()))
+        .collect();
+    let mut tables: Vec<String> = engine
+        .registry()
+        .queries()
+        .iter()
+        .flat_map(|q| q.sources.iter().map(|s| s.name().to_string()))
+        .collect();
+    tables.sort();
+    tables.dedup();
+    draft.tables = tables;
+}

@@ -379,22 +379,7 @@ impl Service {
         draft.client = "http".to_string();
         draft.trace_id = trace_id();
         if let Some(r) = released {
-            draft.snapshots = self
-                .engine
-                .snapshots()
-                .iter()
-                .map(|(s, id)| (s.name().to_string(), id.clone()))
-                .collect();
-            let mut tables: Vec<String> = self
-                .engine
-                .registry()
-                .queries()
-                .iter()
-                .flat_map(|q| q.sources.iter().map(|s| s.name().to_string()))
-                .collect();
-            tables.sort();
-            tables.dedup();
-            draft.tables = tables;
+            crate::release::record_sources(&self.engine, &mut draft);
             draft.noise_scale = r.noise_scale;
             draft.policy_version = format!(
                 "{} {}",
