@@ -11,11 +11,15 @@
 //!   caches) the release per peildatum, and appends one audit record per
 //!   successful data response before returning it.
 
+pub mod budget;
 mod purpose;
 pub mod release;
 mod service;
 mod token;
 
+pub use budget::{
+    Balance, BudgetConfig, BudgetError, CacheKey, Charge, Ledger, LedgerEntry, MicroEpsilon, Period,
+};
 pub use purpose::{Purpose, Purposes};
 pub use service::{Access, DEFAULT_LIMIT, Endpoint, MAX_LIMIT, Service, ServiceOptions};
 pub use token::{Role, TOKEN_PREFIX, TokenRecord, TokenStore, constant_time_eq, parse_lifetime};
