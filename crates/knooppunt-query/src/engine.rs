@@ -15,9 +15,11 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryLimit};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use knooppunt_core::Source;
 
+use crate::analyst::{AnalystError, AnalystOptions, AnalystQuery, AnalystSession, ExactAnswer};
 use crate::error::QueryError;
 use crate::lake;
 use crate::model::{IndicatorTable, IndicatorValue, Level};
@@ -161,6 +163,9 @@ pub struct Engine {
     /// ([`Execution::BallistaStandalone`]), apart from the engine's: the
     /// executor's tasks must not starve the scheduler or the client.
     cluster_runtime: Option<tokio::runtime::Runtime>,
+    /// Secret salt (hex) of the keyed hash that orders each unit's groups
+    /// in analyst queries; fresh per engine, never shown.
+    analyst_salt: String,
 }
 
 impl std::fmt::Debug for Engine {
@@ -267,6 +272,11 @@ impl Engine {
             snapshots,
             runtime: Some(runtime),
             cluster_runtime,
+            analyst_salt: {
+                let mut salt = [0u8; 32];
+                getrandom::fill(&mut salt).map_err(|e| setup(format!("analyst salt: {e}")))?;
+                hex::encode(salt)
+            },
         })
     }
 
@@ -407,6 +417,87 @@ impl Engine {
         self.on_engine(move |shared| async move { shared.session(peildatum).await })
             .await
     }
+
+    /// A session for analyst SQL at `peildatum`: only the analyst views
+    /// ([`AnalystCatalog`](crate::analyst::AnalystCatalog)), each limited
+    /// to rows whose `gemeentecode` is in `scope`, without `record_key` and
+    /// coordinates; information_schema off.
+    pub async fn analyst_session(
+        &self,
+        peildatum: NaiveDate,
+        scope: &[String],
+    ) -> Result<AnalystSession, QueryError> {
+        let scope = scope.to_vec();
+        self.on_engine(move |shared| async move {
+            let admin = shared.local_views_session(peildatum).await?;
+            let batches = run(
+                &admin,
+                "SELECT DISTINCT buurtcode, wijkcode, gemeentecode FROM buurten",
+                "buurten",
+                "(analyst areas)",
+            )
+            .await?;
+            let mut rows = Vec::new();
+            for batch in &batches {
+                let text = |i: usize| -> Result<Vec<String>, QueryError> {
+                    let col =
+                        cast(batch.column(i), &DataType::Utf8).map_err(|_| QueryError::Setup {
+                            reason: "buurten: area codes are not text".to_string(),
+                        })?;
+                    let col = col.as_string::<i32>();
+                    Ok(col
+                        .iter()
+                        .map(|v| v.unwrap_or_default().to_string())
+                        .collect())
+                };
+                let (b, w, g) = (text(0)?, text(1)?, text(2)?);
+                rows.extend(b.into_iter().zip(w).zip(g).map(|((b, w), g)| (b, w, g)));
+            }
+            crate::analyst::build_session(&admin, shared.plain_session(), peildatum, &scope, rows)
+                .await
+        })
+        .await
+    }
+
+    /// Plans `sql` in `session`, runs the privacy gate on the logical plan
+    /// and rewrites it to bound each privacy unit's contribution; refusals
+    /// name their rule ([`crate::analyst::rules`]).
+    pub async fn analyst_prepare(
+        &self,
+        session: &AnalystSession,
+        sql: &str,
+        options: &AnalystOptions,
+    ) -> Result<AnalystQuery, AnalystError> {
+        session
+            .prepare(sql, options, &self.analyst_salt, &self.snapshots)
+            .await
+    }
+
+    /// Executes a prepared analyst query (locally or on Ballista) and
+    /// returns its exact bounded answer, public group keys completed.
+    pub async fn analyst_execute(&self, query: &AnalystQuery) -> Result<ExactAnswer, QueryError> {
+        let batches = self.execute_plan(query.plan().clone()).await?;
+        crate::analyst::answer(query, &batches)
+    }
+
+    /// Runs a logical plan built by a session of this engine on the
+    /// engine's runtime and [`Execution`]. Errors carry no data values.
+    pub(crate) async fn execute_plan(
+        &self,
+        plan: LogicalPlan,
+    ) -> Result<Vec<RecordBatch>, QueryError> {
+        self.on_engine(move |shared| async move {
+            let ctx = match shared.execution {
+                Execution::Local => shared.plain_session(),
+                _ => shared.ballista_session().await?,
+            };
+            let limit = shared.memory_limit;
+            let error = |e: DataFusionError| execution_error(&e, "analyst", "(analyst SQL)", limit);
+            let frame = ctx.execute_logical_plan(plan).await.map_err(error)?;
+            frame.collect().await.map_err(error)
+        })
+        .await
+    }
 }
 
 /// The latest date of every dated column of the lake.
@@ -457,6 +548,20 @@ impl Shared {
                 })?;
         }
         Ok(())
+    }
+
+    /// [`Shared::local_session`] plus the derived views at `peildatum`:
+    /// for planning analyst views, whatever the engine's [`Execution`].
+    async fn local_views_session(
+        &self,
+        peildatum: NaiveDate,
+    ) -> Result<SessionContext, QueryError> {
+        let ctx = self.local_session()?;
+        for (file, text) in VIEWS {
+            let sql = render(text, peildatum)?;
+            run(&ctx, &sql, file, file).await?;
+        }
+        Ok(ctx)
     }
 
     /// [`Shared::base_session`] plus the derived views at `peildatum`.

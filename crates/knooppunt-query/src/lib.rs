@@ -24,9 +24,15 @@
 //!   and gemeente ([`Level`]). Nothing here applies disclosure control:
 //!   that is `knooppunt-privacy`'s job, before anything is released.
 //! - [`compute_signals`] turns indicator tables into per-buurt signals.
+//! - [`analyst`]: analyst SQL through the privacy gate —
+//!   [`Engine::analyst_session`], [`Engine::analyst_prepare`] (gate and
+//!   contribution-bounding rewrite of the logical plan) and
+//!   [`Engine::analyst_execute`] (exact bounded answers; noise is added by
+//!   the privacy layer).
 //! - [`QueryError`] is the one error type; [`QueryError::kind`] classifies
 //!   it. No error carries a value from the data.
 
+pub mod analyst;
 mod engine;
 mod error;
 mod lake;
@@ -34,6 +40,10 @@ mod model;
 mod registry;
 mod signals;
 
+pub use analyst::{
+    AggregateKind, AggregateSpec, AnalystCatalog, AnalystError, AnalystOptions, AnalystQuery,
+    AnalystSession, ExactAnswer, GateError, GroupKey,
+};
 pub use engine::{DEFAULT_MEMORY_LIMIT, Engine, EngineOptions, Execution, sql_over_table};
 pub use error::{QueryError, QueryFileProblem};
 pub use model::{IndicatorTable, IndicatorValue, Level};
