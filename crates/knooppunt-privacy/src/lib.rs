@@ -81,8 +81,17 @@
 //! files; [`CsvSuppressedMarker::Dot`] writes CBS's printed `.` instead) and
 //! its status column names the reason. Cells are sorted by indicator, level
 //! (buurt, wijk, gemeente) and code.
+//!
+//! # Noise for analyst SQL
+//! The [`dp`] module (PRIVACY.md, "Analyst SQL") draws integer noise —
+//! discrete Laplace and discrete Gaussian — with exact integer samplers
+//! from [`dp::NoiseRng`], a ChaCha20 generator keyed by the operating
+//! system, and calibrates it: scales from ε or ρ ([`dp::Rational`], never a
+//! float), confidence half-widths and the threshold for releasing group
+//! keys outside a public domain ([`dp::threshold_for_delta`]).
 
 mod config;
+pub mod dp;
 mod error;
 mod input;
 mod output;

@@ -3,5 +3,6 @@
 
 mod audit;
 mod differencing;
+mod dp;
 mod release;
 mod synth;
