@@ -118,6 +118,7 @@ fn build() -> Fixture {
             tokens: token_path.clone(),
             release: Default::default(),
             purposes: Purposes::default(),
+            rate_limit: None,
         },
     )
     .expect("service");
@@ -457,18 +458,40 @@ async fn every_successful_data_response_has_one_audit_record() {
         let line = serde_json::to_string(last).expect("json");
         assert!(!line.contains(&buurt) && !line.contains("GM0034"), "{line}");
     }
-    // Refusals, not-found and metadata requests return no data and add none.
-    for (path, purpose) in [
-        ("/v1/released/signals", None),
-        ("/v1/released/signals", Some("toezicht")),
-        ("/v1/buurten/BU99999999", Some("bibob")),
-        ("/v1/indicators", None),
-        ("/v1/audit", Some("bibob")),
+    // Metadata requests return no data and add no record.
+    let (status, _) = get("/v1/indicators", t, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(count().len(), expected);
+    // Refusals of a valid token are recorded, with the rule and no data.
+    for (path, purpose, rule) in [
+        ("/v1/released/signals", None, "purpose_required"),
+        (
+            "/v1/released/signals",
+            Some("toezicht"),
+            "purpose_not_allowed",
+        ),
+        ("/v1/buurten/BU99999999", Some("bibob"), "not_found"),
+        ("/v1/released/signals?limit=0", Some("bibob"), "bad_request"),
+        ("/v1/audit", Some("bibob"), "forbidden"),
     ] {
-        let (status, _) = get(path, t, purpose).await;
-        assert_eq!(status == StatusCode::OK, path == "/v1/indicators", "{path}");
-        assert_eq!(count().len(), expected, "{path}");
+        let (status, body) = get(path, t, purpose).await;
+        assert!(status.is_client_error(), "{path}: {body}");
+        expected += 1;
+        let records = count();
+        assert_eq!(records.len(), expected, "{path}");
+        let last = records.last().expect("a record");
+        assert_eq!(last.outcome.rule(), Some(rule), "{path}");
+        assert_eq!(last.cells_returned, 0);
     }
+    // Unauthenticated requests are not attributable and add none.
+    let (status, _) = get("/v1/released/signals", Some("kp_nothing"), Some("bibob")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        read_records(&f.audit_dir)
+            .expect("records")
+            .iter()
+            .all(|r| r.outcome.rule() != Some("unauthorized"))
+    );
 
     // The privacy officer's reads are logged too, and see the records.
     let po = Some(token(Role::PrivacyOfficer));
@@ -481,7 +504,7 @@ async fn every_successful_data_response_has_one_audit_record() {
             .iter()
             .filter(|r| r["actor"]["token"] == id.as_str())
             .count()
-            >= expected
+            >= requests.len()
     );
     let (status, body) = get("/v1/audit/verify", po, Some("toezicht")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -531,6 +554,7 @@ async fn an_unwritable_audit_log_releases_nothing() {
             tokens: f.token_path.clone(),
             release: Default::default(),
             purposes: Purposes::default(),
+            rate_limit: None,
         },
     )
     .expect("service");
@@ -552,4 +576,412 @@ async fn an_unwritable_audit_log_releases_nothing() {
         StatusCode::SERVICE_UNAVAILABLE,
         "audit_unavailable",
     );
+}
+
+/// A raw request on `app`: status, headers and body bytes.
+async fn send(
+    app: &Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
+    let response = app.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+        .await
+        .expect("body");
+    (status, headers, bytes)
+}
+
+fn authed(path: &str, role: Role) -> axum::http::request::Builder {
+    Request::builder()
+        .uri(path)
+        .header("authorization", format!("Bearer {}", token(role)))
+        .header("x-purpose", purpose_of(role))
+}
+
+#[tokio::test]
+async fn lists_come_as_csv_or_arrow_by_accept() {
+    let app = &fixture().app;
+    let path = "/v1/released/indicators?level=buurt&limit=1000";
+    let (status, headers, json) = send(
+        app,
+        authed(path, Role::Dashboard)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    let json: Value = serde_json::from_slice(&json).expect("json");
+    let cells = json["cells"].as_array().expect("cells");
+    assert_eq!(
+        headers["x-total-count"].to_str().expect("total"),
+        json["total"].to_string()
+    );
+
+    let (status, headers, csv) = send(
+        app,
+        authed(path, Role::Dashboard)
+            .header("accept", "text/csv")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/csv");
+    let mut reader = csv::Reader::from_reader(csv.as_ref());
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(header[..3], ["indicator", "level", "code"]);
+    let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().expect("rows");
+    assert_eq!(rows.len(), cells.len());
+    let numerator = header.iter().position(|h| h == "numerator").expect("col");
+    let status_col = header
+        .iter()
+        .position(|h| h == "numerator_status")
+        .expect("col");
+    let mut suppressed = 0;
+    for (row, cell) in rows.iter().zip(cells) {
+        assert_eq!(row[2], cell["code"].as_str().expect("code")[..]);
+        if cell["numerator"].is_null() {
+            // Suppressed numbers are the CBS "geheim" code, never empty.
+            assert_eq!(&row[numerator], "-99997");
+            assert_ne!(&row[status_col], "released");
+            suppressed += 1;
+        } else {
+            assert_eq!(row[numerator], cell["numerator"].to_string());
+        }
+    }
+    assert!(suppressed > 0, "the fixture has suppressed buurt cells");
+
+    let (status, headers, arrow) = send(
+        app,
+        authed(path, Role::Dashboard)
+            .header("accept", "application/vnd.apache.arrow.stream")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["content-type"],
+        "application/vnd.apache.arrow.stream"
+    );
+    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(arrow), None)
+        .expect("arrow stream");
+    let batches: Vec<_> = reader.collect::<Result<_, _>>().expect("batches");
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, cells.len());
+    let schema = batches[0].schema();
+    let field = schema.field_with_name("numerator").expect("numerator");
+    assert_eq!(field.data_type(), &arrow::datatypes::DataType::Int64);
+    let nulls: usize = batches
+        .iter()
+        .map(|b| {
+            b.column(schema.index_of("numerator").expect("i"))
+                .null_count()
+        })
+        .sum();
+    assert_eq!(nulls, suppressed);
+
+    // A profile is JSON only; nothing acceptable is a 406 before any work.
+    let (status, _, body) = send(
+        app,
+        authed("/v1/buurten/BU00340101", Role::Dashboard)
+            .header("accept", "text/csv")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_error(status, &body, StatusCode::NOT_ACCEPTABLE, "not_acceptable");
+}
+
+#[tokio::test]
+async fn every_answer_carries_security_headers_and_no_cors_by_default() {
+    let app = &fixture().app;
+    for request in [
+        Request::builder().uri("/healthz"),
+        Request::builder().uri("/v1/nothing"),
+        authed("/v1/released/signals", Role::Dashboard).header("origin", "https://evil.example"),
+    ] {
+        let (_, headers, _) = send(app, request.body(Body::empty()).expect("request")).await;
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert!(headers.contains_key("content-security-policy"));
+        assert!(!headers.contains_key("access-control-allow-origin"));
+        assert!(!headers.contains_key("strict-transport-security"));
+    }
+}
+
+#[tokio::test]
+async fn cors_only_for_configured_origins() {
+    let f = fixture();
+    let (audit, _) = AuditLog::open(
+        AuditConfig::new(tempfile::tempdir().expect("dir").keep().join("audit")),
+        Arc::new(SystemClock),
+    )
+    .expect("audit");
+    let service = Service::new(
+        Engine::open(&f.lake, EngineOptions::default()).expect("engine"),
+        audit,
+        ServiceOptions {
+            lake: f.lake.clone(),
+            tokens: f.token_path.clone(),
+            release: Default::default(),
+            purposes: Purposes::default(),
+            rate_limit: None,
+        },
+    )
+    .expect("service");
+    let config = knooppunt_api::ApiConfig {
+        cors_origins: vec!["https://dashboard.almere.nl".into()],
+        hsts: true,
+    };
+    let app = knooppunt_api::router_with(Arc::new(service), &config).expect("router");
+    let preflight = Request::builder()
+        .method("OPTIONS")
+        .uri("/v1/released/signals")
+        .header("origin", "https://dashboard.almere.nl")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization,x-purpose")
+        .body(Body::empty())
+        .expect("request");
+    let (status, headers, _) = send(&app, preflight).await;
+    assert!(status.is_success(), "{status}");
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://dashboard.almere.nl"
+    );
+    assert_eq!(headers["strict-transport-security"], "max-age=31536000");
+    let (_, headers, _) = send(
+        &app,
+        Request::builder()
+            .uri("/healthz")
+            .header("origin", "https://evil.example")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert!(!headers.contains_key("access-control-allow-origin"));
+    assert!(
+        knooppunt_api::router_with(
+            Arc::new(
+                Service::new(
+                    Engine::open(&f.lake, EngineOptions::default()).expect("engine"),
+                    AuditLog::open(
+                        AuditConfig::new(tempfile::tempdir().expect("dir").keep().join("a")),
+                        Arc::new(SystemClock),
+                    )
+                    .expect("audit")
+                    .0,
+                    ServiceOptions {
+                        lake: f.lake.clone(),
+                        tokens: f.token_path.clone(),
+                        release: Default::default(),
+                        purposes: Purposes::default(),
+                        rate_limit: None,
+                    },
+                )
+                .expect("service")
+            ),
+            &knooppunt_api::ApiConfig {
+                cors_origins: vec!["bad\norigin".into()],
+                hsts: false,
+            },
+        )
+        .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_token_over_its_rate_gets_429_with_retry_after() {
+    let f = fixture();
+    let (audit, _) = AuditLog::open(
+        AuditConfig::new(tempfile::tempdir().expect("dir").keep().join("audit")),
+        Arc::new(SystemClock),
+    )
+    .expect("audit");
+    let service = Service::new(
+        Engine::open(&f.lake, EngineOptions::default()).expect("engine"),
+        audit,
+        ServiceOptions {
+            lake: f.lake.clone(),
+            tokens: f.token_path.clone(),
+            release: Default::default(),
+            purposes: Purposes::default(),
+            rate_limit: Some(knooppunt_service::RateLimit {
+                per_second: 0.01,
+                burst: 3,
+            }),
+        },
+    )
+    .expect("service");
+    let app = knooppunt_api::router(Arc::new(service));
+    for _ in 0..3 {
+        let (status, _) = get_on(&app, "/v1/indicators", Some(token(Role::Analyst)), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, headers, body) = send(
+        &app,
+        authed("/v1/indicators", Role::Analyst)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_error(status, &body, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let wait: u64 = headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=100).contains(&wait), "{wait}");
+    // Other tokens are not affected.
+    let (status, _) = get_on(&app, "/v1/indicators", Some(token(Role::Dashboard)), None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn framework_errors_are_json_too() {
+    let app = &fixture().app;
+    let big = Request::builder()
+        .method("POST")
+        .uri("/v1/indicators")
+        .header(
+            "content-length",
+            (knooppunt_api::BODY_LIMIT + 1).to_string(),
+        )
+        .body(Body::from(vec![b'x'; knooppunt_api::BODY_LIMIT + 1]))
+        .expect("request");
+    let (status, headers, body) = send(app, big).await;
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert!(
+        status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::METHOD_NOT_ALLOWED,
+        "{status}"
+    );
+    assert!(body["error"].is_string(), "{body}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let (status, _, body) = send(
+        app,
+        Request::builder()
+            .method("DELETE")
+            .uri("/v1/released/signals")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_error(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    let (status, _, body) = send(
+        app,
+        authed("/v1/released/signals?limit=%ZZ", Role::Dashboard)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let (status, doc) = get("/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
+    let paths = doc["paths"].as_object().expect("paths");
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/v1/openapi.json",
+        "/v1/indicators",
+        "/v1/boundaries",
+        "/v1/released/indicators",
+        "/v1/released/signals",
+        "/v1/buurten/{code}",
+        "/v1/audit",
+        "/v1/audit/verify",
+        "/v1/audit/review",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    // The configured purposes are the X-Purpose enumeration.
+    let params = doc["paths"]["/v1/released/signals"]["get"]["parameters"]
+        .as_array()
+        .expect("params");
+    let purpose = params
+        .iter()
+        .find(|p| p["name"] == "X-Purpose")
+        .expect("X-Purpose");
+    assert!(
+        purpose["schema"]["enum"]
+            .as_array()
+            .expect("enum")
+            .contains(&Value::from("bibob"))
+    );
+    // Real answers have the documented fields.
+    let cell_schema = &doc["components"]["schemas"]["Cell"]["properties"];
+    let (_, body) = get(
+        "/v1/released/indicators?limit=5",
+        Some(token(Role::Dashboard)),
+        Some("gebiedsanalyse"),
+    )
+    .await;
+    let cell = body["cells"][0].as_object().expect("cell");
+    let documented: Vec<&String> = cell_schema.as_object().expect("props").keys().collect();
+    let actual: Vec<&String> = cell.keys().collect();
+    let mut documented_sorted = documented.clone();
+    documented_sorted.sort();
+    let mut actual_sorted = actual.clone();
+    actual_sorted.sort();
+    assert_eq!(documented_sorted, actual_sorted);
+}
+
+#[tokio::test]
+async fn privacy_officers_get_review_aids() {
+    let po = Some(token(Role::PrivacyOfficer));
+    let (status, body) = get("/v1/audit/review", po, Some("toezicht")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for field in [
+        "records",
+        "near_duplicates",
+        "narrow_pairs",
+        "rates",
+        "budget",
+    ] {
+        assert!(body.get(field).is_some(), "{field}: {body}");
+    }
+    let (status, body) = get(
+        "/v1/audit/review",
+        Some(token(Role::Analyst)),
+        Some("bibob"),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+}
+
+#[tokio::test]
+async fn response_bodies_match_their_snapshots() {
+    let t = Some(token(Role::Dashboard));
+    let p = Some("gebiedsanalyse");
+    let (_, gemeente) = get("/v1/released/indicators?level=gemeente", t, p).await;
+    insta::assert_json_snapshot!("released_indicators_gemeente", gemeente);
+    let (_, wijk) = get("/v1/released/indicators?level=wijk&limit=6", t, p).await;
+    insta::assert_json_snapshot!("released_indicators_wijk_page", wijk);
+    let (_, signals) = get("/v1/released/signals?limit=2", t, p).await;
+    insta::assert_json_snapshot!("released_signals_page", signals);
+    let (_, catalogue) = get("/v1/indicators", t, None).await;
+    insta::assert_json_snapshot!("catalogue", catalogue);
+    let (_, refused) = get("/v1/released/signals", t, Some("bibob")).await;
+    insta::assert_json_snapshot!("refused_purpose", refused);
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use knooppunt_query::{Engine, EngineOptions};
-use knooppunt_service::{Purposes, Role, Service, ServiceOptions, TokenStore};
+use knooppunt_service::{Purposes, RateLimit, Role, Service, ServiceOptions, TokenStore};
 
 use crate::audit::AuditOpts;
 
@@ -32,6 +32,20 @@ pub(crate) struct ServeArgs {
     /// handhaving, toezicht.
     #[arg(long)]
     purposes: Option<PathBuf>,
+    /// Requests allowed per token: `N/s` or `N/s,burst=B`, or `off`.
+    #[arg(long, default_value = "20/s,burst=100")]
+    rate_limit: String,
+    /// Origins allowed to call the API from a browser (CORS), comma
+    /// separated; none by default (no CORS headers).
+    #[arg(long, value_delimiter = ',')]
+    cors_origin: Vec<String>,
+    /// TLS certificate chain (PEM); with `--tls-key` the API is served over
+    /// HTTPS only.
+    #[arg(long, requires = "tls_key", env = "KNOOPPUNT_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert", env = "KNOOPPUNT_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     #[command(flatten)]
     audit: AuditOpts,
 }
@@ -51,6 +65,19 @@ pub(crate) fn run_serve(args: &ServeArgs) -> Result<()> {
         tokens: args.tokens.clone(),
         release: knooppunt_service::release::load_config(args.release_config.as_deref())?,
         purposes,
+        rate_limit: match args.rate_limit.as_str() {
+            "off" => None,
+            text => Some(RateLimit::parse(text).map_err(anyhow::Error::msg)?),
+        },
+    };
+    let tls = args
+        .tls_cert
+        .clone()
+        .zip(args.tls_key.clone())
+        .map(|(cert, key)| knooppunt_api::Tls { cert, key });
+    let config = knooppunt_api::ApiConfig {
+        cors_origins: args.cors_origin.clone(),
+        hsts: tls.is_some(),
     };
     let engine = Engine::open(&args.lake, EngineOptions::default())?;
     let audit = args.audit.open(&args.lake)?;
@@ -61,16 +88,17 @@ pub(crate) fn run_serve(args: &ServeArgs) -> Result<()> {
     runtime.block_on(async {
         let service = Arc::new(Service::new(engine, audit, options)?);
         let peildatum = service.warm(None).await?;
-        let listener = tokio::net::TcpListener::bind(args.bind)
-            .await
+        let listener = std::net::TcpListener::bind(args.bind)
             .with_context(|| format!("listening on {}", args.bind))?;
         let addr = listener.local_addr()?;
+        let app = knooppunt_api::router_with(Arc::clone(&service), &config)
+            .map_err(anyhow::Error::msg)?;
         println!("knooppunt: released tables at peildatum {peildatum} ready");
-        println!("knooppunt: listening on http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("knooppunt: listening on {scheme}://{addr}");
         use std::io::Write;
         std::io::stdout().flush()?;
-        axum::serve(listener, knooppunt_api::router(Arc::clone(&service)))
-            .with_graceful_shutdown(shutdown_signal())
+        knooppunt_api::serve(listener, app, tls.as_ref(), shutdown_signal())
             .await
             .context("serving")?;
         // The router's clones are gone once serve returns; dropping the

@@ -13,6 +13,7 @@
 
 pub mod budget;
 mod purpose;
+mod ratelimit;
 pub mod release;
 mod service;
 mod token;
@@ -21,6 +22,7 @@ pub use budget::{
     Balance, BudgetConfig, BudgetError, CacheKey, Charge, Ledger, LedgerEntry, MicroEpsilon, Period,
 };
 pub use purpose::{Purpose, Purposes};
+pub use ratelimit::RateLimit;
 pub use service::{Access, DEFAULT_LIMIT, Endpoint, MAX_LIMIT, Service, ServiceOptions};
 pub use token::{Role, TOKEN_PREFIX, TokenRecord, TokenStore, constant_time_eq, parse_lifetime};
 
@@ -46,6 +48,12 @@ pub enum ServiceError {
     /// A malformed parameter (named, never echoed).
     #[error("invalid parameter: {0}")]
     BadRequest(&'static str),
+    /// Too many requests for this token; retry after the given seconds.
+    #[error("too many requests; retry later")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// The audit record could not be written, so nothing is returned.
     #[error("the audit log is unavailable; nothing is released without it")]
     AuditUnavailable,
@@ -67,6 +75,7 @@ impl ServiceError {
             ServiceError::PurposeForbidden => "purpose_not_allowed",
             ServiceError::NotFound => "not_found",
             ServiceError::BadRequest(_) => "bad_request",
+            ServiceError::RateLimited { .. } => "rate_limited",
             ServiceError::AuditUnavailable => "audit_unavailable",
             ServiceError::Config(_) | ServiceError::Internal => "internal",
         }

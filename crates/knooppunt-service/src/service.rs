@@ -7,14 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use chrono::{Months, NaiveDate, Utc};
-use knooppunt_audit::{Actor, AuditLog, RecordDraft, RecordKind, read_records, verify};
+use knooppunt_audit::{
+    Actor, AuditLog, Outcome, RecordDraft, RecordKind, ReviewConfig, read_records, review, verify,
+};
 use knooppunt_core::{Level, Source};
 use knooppunt_privacy::{Release, ReleaseConfig, ReleasedCell};
 use knooppunt_query::Engine;
 use serde_json::{Value, json};
 
+use crate::ratelimit::Limiter;
 use crate::release;
-use crate::{Purposes, Role, ServiceError, TokenStore};
+use crate::{Purposes, RateLimit, Role, ServiceError, TokenStore};
 
 /// Most peildata kept in the release cache.
 const CACHE_ENTRIES: usize = 8;
@@ -34,6 +37,8 @@ pub struct ServiceOptions {
     pub release: ReleaseConfig,
     /// The purposes and their roles.
     pub purposes: Purposes,
+    /// Requests allowed per token; `None`: unlimited.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// The endpoints, with the roles allowed on each.
@@ -53,6 +58,8 @@ pub enum Endpoint {
     AuditRecords,
     /// Verification of the audit chain.
     AuditVerify,
+    /// Review aids over the audit log.
+    AuditReview,
 }
 
 impl Endpoint {
@@ -66,6 +73,7 @@ impl Endpoint {
             Endpoint::Buurt => "GET /v1/buurten/{code}",
             Endpoint::AuditRecords => "GET /v1/audit",
             Endpoint::AuditVerify => "GET /v1/audit/verify",
+            Endpoint::AuditReview => "GET /v1/audit/review",
         }
     }
 
@@ -76,7 +84,9 @@ impl Endpoint {
             Endpoint::ReleasedIndicators | Endpoint::ReleasedSignals | Endpoint::Buurt => {
                 &[Role::Dashboard, Role::Analyst, Role::Admin]
             }
-            Endpoint::AuditRecords | Endpoint::AuditVerify => &[Role::PrivacyOfficer],
+            Endpoint::AuditRecords | Endpoint::AuditVerify | Endpoint::AuditReview => {
+                &[Role::PrivacyOfficer]
+            }
         }
     }
 
@@ -147,6 +157,7 @@ pub struct Service {
     tokens: Mutex<Tokens>,
     snapshot_key: String,
     boundaries: Value,
+    limiter: Option<Limiter>,
     default_peildatum: tokio::sync::OnceCell<NaiveDate>,
     /// Keyed by peildatum and the lake's snapshot ids.
     cache: tokio::sync::Mutex<BTreeMap<(NaiveDate, String), Arc<Released>>>,
@@ -190,6 +201,7 @@ impl Service {
             }
             None => json!({ "type": "FeatureCollection", "features": [] }),
         };
+        let limiter = options.rate_limit.map(Limiter::new);
         Ok(Service {
             engine,
             audit,
@@ -200,6 +212,7 @@ impl Service {
             options,
             snapshot_key,
             boundaries,
+            limiter,
             default_peildatum: tokio::sync::OnceCell::new(),
             cache: tokio::sync::Mutex::new(BTreeMap::new()),
         })
@@ -210,20 +223,35 @@ impl Service {
         !self.audit.is_poisoned()
     }
 
+    /// The configured purposes, by name.
+    pub fn purpose_names(&self) -> Vec<String> {
+        self.options
+            .purposes
+            .0
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
     /// The audit log (to flush it on shutdown by dropping the service).
     pub fn audit_log(&self) -> &AuditLog {
         &self.audit
     }
 
-    /// Checks token, role and purpose for `endpoint`, in that order. The
-    /// token file is re-read when it changed, so a revocation takes effect
-    /// on the next request.
-    pub fn authorize(
+    /// Checks token, rate limit, role and purpose for `endpoint`, in that
+    /// order. The token file is re-read when it changed, so a revocation
+    /// takes effect on the next request.
+    ///
+    /// A refusal of a valid token (role, purpose) is recorded in the audit
+    /// log; unauthenticated requests and rate-limited ones are not (they
+    /// are not attributable, or would let one token grow the log at will).
+    pub async fn authorize(
         &self,
         bearer: Option<&str>,
         purpose: Option<&str>,
         endpoint: Endpoint,
     ) -> Result<Access, ServiceError> {
+        let started = Instant::now();
         let bearer = bearer.ok_or(ServiceError::Unauthorized)?;
         let record = {
             let mut tokens = self.tokens.lock().map_err(|_| ServiceError::Internal)?;
@@ -238,26 +266,62 @@ impl Service {
                 .cloned()
                 .ok_or(ServiceError::Unauthorized)?
         };
-        if !endpoint.roles().contains(&record.role) {
-            return Err(ServiceError::RoleForbidden);
+        if let Some(limiter) = &self.limiter {
+            limiter
+                .check(&record.id, Instant::now())
+                .map_err(|retry_after| ServiceError::RateLimited { retry_after })?;
         }
-        let purpose = match purpose.map(str::trim) {
-            Some(p) if !p.is_empty() => {
-                if !self.options.purposes.allows(p, record.role) {
-                    return Err(ServiceError::PurposeForbidden);
-                }
-                p.to_string()
-            }
-            _ if endpoint.needs_purpose() => return Err(ServiceError::PurposeMissing),
-            _ => String::new(),
-        };
-        Ok(Access {
+        let stated = purpose.map(str::trim).filter(|p| !p.is_empty());
+        let access = Access {
             token_id: record.id,
             role: record.role,
             scope: record.scope.into_iter().collect(),
-            purpose,
+            purpose: stated.unwrap_or_default().to_string(),
             endpoint,
-        })
+        };
+        let refusal = if !endpoint.roles().contains(&access.role) {
+            Some(ServiceError::RoleForbidden)
+        } else {
+            match stated {
+                Some(p) if !self.options.purposes.allows(p, access.role) => {
+                    Some(ServiceError::PurposeForbidden)
+                }
+                None if endpoint.needs_purpose() => Some(ServiceError::PurposeMissing),
+                _ => None,
+            }
+        };
+        match refusal {
+            Some(e) => Err(self.refuse(&access, e, started).await),
+            None => Ok(access),
+        }
+    }
+
+    /// Records that `access` was refused with `error` (for refusals a
+    /// caller can act on: role, purpose, scope, parameters) and returns the
+    /// error. When the record cannot be written the answer is 503, as for
+    /// every other response.
+    pub async fn refuse(
+        &self,
+        access: &Access,
+        error: ServiceError,
+        started: Instant,
+    ) -> ServiceError {
+        let rule = match &error {
+            ServiceError::RoleForbidden
+            | ServiceError::PurposeMissing
+            | ServiceError::PurposeForbidden
+            | ServiceError::NotFound
+            | ServiceError::BadRequest(_) => error.code(),
+            _ => return error,
+        };
+        let mut draft = self.draft(access, RecordKind::Query, None);
+        draft.outcome = Outcome::Refused {
+            rule: rule.to_string(),
+        };
+        match self.record(draft, started).await {
+            Ok(()) => error,
+            Err(e) => e,
+        }
     }
 
     /// The indicator catalogue: metadata only.
@@ -594,6 +658,32 @@ impl Service {
         );
         draft.client = "http".to_string();
         draft.trace_id = trace_id();
+        self.record(draft, started).await?;
+        Ok(body)
+    }
+}
+
+impl Service {
+    /// Review aids over the whole audit log (near-duplicate queries, narrow
+    /// pairs, unusual rates, budget burn); the read is recorded first.
+    pub async fn audit_review(&self, access: &Access) -> Result<Value, ServiceError> {
+        access.check(Endpoint::AuditReview)?;
+        let started = Instant::now();
+        let dir = self.audit.dir().to_path_buf();
+        let records = tokio::task::spawn_blocking(move || read_records(&dir))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        let found = review(&records, &ReviewConfig::default());
+        let body = serde_json::to_value(&found).map_err(internal)?;
+        let mut draft = RecordDraft::log_read(
+            Actor::Token(access.token_id.clone()),
+            &access.purpose,
+            access.endpoint.command(),
+        );
+        draft.client = "http".to_string();
+        draft.trace_id = trace_id();
+        draft.cells_returned = records.len() as u64;
         self.record(draft, started).await?;
         Ok(body)
     }
