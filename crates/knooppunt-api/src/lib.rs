@@ -80,6 +80,7 @@ pub fn router_with(service: Arc<Service>, config: &ApiConfig) -> Result<Router, 
         .route("/v1/audit", get(audit_records))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/audit/review", get(audit_review))
+        .route("/v1/budgets", get(budgets))
         .fallback(not_found)
         .with_state(service)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
@@ -555,5 +556,28 @@ async fn audit_review(
         OBJECT,
         async |a| service.audit_review(a).await,
     )
+    .await
+}
+
+/// Privacy budgets in the current period: an analyst's own balance and
+/// debits, or every analyst's balance for a privacy officer.
+#[utoipa::path(get, path = "/v1/budgets", tag = "audit",
+    params(("X-Purpose" = String, Header, description = "Purpose (doelbinding)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Budgets", body = openapi::Budgets),
+        (status = 401, description = "No valid token", body = openapi::ErrorBody),
+        (status = 403, description = "Role or purpose not allowed", body = openapi::ErrorBody),
+        (status = 406, description = "No acceptable form", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limited", body = openapi::ErrorBody),
+        (status = 503, description = "The audit log is unavailable", body = openapi::ErrorBody),
+    ))]
+async fn budgets(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    answer(&service, &headers, Endpoint::Budgets, OBJECT, async |a| {
+        service.budgets(a).await
+    })
     .await
 }

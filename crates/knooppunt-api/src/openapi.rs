@@ -225,6 +225,37 @@ pub(crate) struct AuditReview {
     budget: Vec<Value>,
 }
 
+/// One analyst's budget in the current period (ε as exact decimal text).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Balance {
+    /// The analyst (the person behind the tokens).
+    analyst: String,
+    /// The period, e.g. `2026-11`.
+    period: String,
+    /// ε per period.
+    limit: String,
+    /// ε spent this period.
+    spent: String,
+    /// ε left this period.
+    left: String,
+}
+
+/// Privacy budgets.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Budgets {
+    /// `day`, `week`, `month`, `quarter` or `year`.
+    period: String,
+    /// Default ε per period.
+    epsilon_per_period: String,
+    /// Balances (an analyst: only their own).
+    balances: Vec<Balance>,
+    /// The analyst's own debits (empty for privacy officers).
+    #[schema(value_type = Vec<Object>)]
+    entries: Vec<Value>,
+}
+
 struct Security;
 
 impl Modify for Security {
@@ -259,6 +290,7 @@ impl Modify for Security {
         crate::audit_records,
         crate::audit_verify,
         crate::audit_review,
+        crate::budgets,
     ),
     modifiers(&Security),
     tags(

@@ -119,6 +119,8 @@ fn build() -> Fixture {
             release: Default::default(),
             purposes: Purposes::default(),
             rate_limit: None,
+            budget_dir: dir.path().join("budget"),
+            budget: Default::default(),
         },
     )
     .expect("service");
@@ -555,6 +557,8 @@ async fn an_unwritable_audit_log_releases_nothing() {
             release: Default::default(),
             purposes: Purposes::default(),
             rate_limit: None,
+            budget_dir: tempfile::tempdir().expect("dir").keep().join("budget"),
+            budget: Default::default(),
         },
     )
     .expect("service");
@@ -736,6 +740,8 @@ async fn cors_only_for_configured_origins() {
             release: Default::default(),
             purposes: Purposes::default(),
             rate_limit: None,
+            budget_dir: tempfile::tempdir().expect("dir").keep().join("budget"),
+            budget: Default::default(),
         },
     )
     .expect("service");
@@ -786,6 +792,8 @@ async fn cors_only_for_configured_origins() {
                         release: Default::default(),
                         purposes: Purposes::default(),
                         rate_limit: None,
+                        budget_dir: tempfile::tempdir().expect("dir").keep().join("budget"),
+                        budget: Default::default(),
                     },
                 )
                 .expect("service")
@@ -819,6 +827,8 @@ async fn a_token_over_its_rate_gets_429_with_retry_after() {
                 per_second: 0.01,
                 burst: 3,
             }),
+            budget_dir: tempfile::tempdir().expect("dir").keep().join("budget"),
+            budget: Default::default(),
         },
     )
     .expect("service");
@@ -984,4 +994,29 @@ async fn response_bodies_match_their_snapshots() {
     insta::assert_json_snapshot!("catalogue", catalogue);
     let (_, refused) = get("/v1/released/signals", t, Some("bibob")).await;
     insta::assert_json_snapshot!("refused_purpose", refused);
+}
+
+#[tokio::test]
+async fn budgets_own_for_analysts_all_for_privacy_officers() {
+    let (status, body) = get("/v1/budgets", Some(token(Role::Analyst)), Some("bibob")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let balances = body["balances"].as_array().expect("balances");
+    assert_eq!(balances.len(), 1, "{body}");
+    assert_eq!(balances[0]["left"], balances[0]["limit"], "{body}");
+    assert_eq!(body["period"], "month");
+    let (status, body) = get(
+        "/v1/budgets",
+        Some(token(Role::PrivacyOfficer)),
+        Some("toezicht"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["balances"].is_array());
+    let (status, body) = get(
+        "/v1/budgets",
+        Some(token(Role::Dashboard)),
+        Some("gebiedsanalyse"),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
 }

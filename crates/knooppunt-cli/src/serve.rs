@@ -46,6 +46,13 @@ pub(crate) struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, requires = "tls_cert", env = "KNOOPPUNT_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// Privacy-budget ledger directory; default: `budget/` beside the lake.
+    #[arg(long, env = "KNOOPPUNT_BUDGET_DIR")]
+    budget_dir: Option<PathBuf>,
+    /// Budget configuration (JSON: `epsilon_per_period`, `period`,
+    /// `overrides`); default: ε 3.0 per month per analyst.
+    #[arg(long)]
+    budget_config: Option<PathBuf>,
     #[command(flatten)]
     audit: AuditOpts,
 }
@@ -60,7 +67,7 @@ pub(crate) fn run_serve(args: &ServeArgs) -> Result<()> {
         }
         None => Purposes::default(),
     };
-    let options = ServiceOptions {
+    let mut options = ServiceOptions {
         lake: args.lake.clone(),
         tokens: args.tokens.clone(),
         release: knooppunt_service::release::load_config(args.release_config.as_deref())?,
@@ -69,7 +76,19 @@ pub(crate) fn run_serve(args: &ServeArgs) -> Result<()> {
             "off" => None,
             text => Some(RateLimit::parse(text).map_err(anyhow::Error::msg)?),
         },
+        budget_dir: PathBuf::new(),
+        budget: Default::default(),
     };
+    options.budget_dir = args
+        .budget_dir
+        .clone()
+        .unwrap_or_else(|| args.lake.parent().unwrap_or(Path::new(".")).join("budget"));
+    if let Some(path) = &args.budget_config {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        options.budget = knooppunt_service::BudgetConfig::from_json(&text)
+            .with_context(|| format!("budget configuration {}", path.display()))?;
+    }
     let tls = args
         .tls_cert
         .clone()
@@ -160,13 +179,16 @@ pub(crate) fn demo_serve(dir: &Path, lake: &Path, bind: SocketAddr, buurten: &st
     );
     let mut lines = Vec::new();
     for role in Role::ALL {
-        let (_, token) = store.create(
+        let (record, token) = store.create(
             &format!("demo {role}"),
             role,
             scope.clone(),
             Some(now + chrono::Duration::days(1)),
             now,
         )?;
+        if role == Role::Analyst {
+            store.set_subject(&record.id, "demo-analyst")?;
+        }
         println!("  {:<16} {token}", role.as_str());
         let (path, purpose) = match role {
             Role::PrivacyOfficer => ("/v1/audit?limit=5", "toezicht"),

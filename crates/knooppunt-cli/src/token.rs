@@ -36,6 +36,11 @@ pub(crate) struct CreateArgs {
     /// What the token is for.
     #[arg(long)]
     name: String,
+    /// The natural person behind the token. Analysts' privacy budgets are
+    /// per person: tokens with the same subject share one budget; an
+    /// analyst token without a subject has a budget of its own.
+    #[arg(long)]
+    subject: Option<String>,
     /// Lifetime, e.g. 90d, 12h or 30m; default: 90d.
     #[arg(long, default_value = "90d", value_parser = parse_lifetime)]
     expires: chrono::Duration,
@@ -69,6 +74,9 @@ pub(crate) fn run_token(command: &TokenCommand) -> Result<()> {
                 Some(now + args.expires),
                 now,
             )?;
+            if let Some(subject) = &args.subject {
+                store.set_subject(&record.id, subject)?;
+            }
             eprintln!(
                 "token {} ({}, scope {}) created; it is shown only once:",
                 record.id,
@@ -79,7 +87,7 @@ pub(crate) fn run_token(command: &TokenCommand) -> Result<()> {
         }
         TokenCommand::List(args) => {
             let store = TokenStore::load(&args.tokens)?;
-            println!("id\trole\tscope\tname\tcreated\texpires\tstatus");
+            println!("id\trole\tscope\tname\tsubject\tcreated\texpires\tstatus");
             for t in store.list() {
                 let status = if t.revoked.is_some() {
                     "revoked"
@@ -89,11 +97,12 @@ pub(crate) fn run_token(command: &TokenCommand) -> Result<()> {
                     "expired"
                 };
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{status}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{status}",
                     t.id,
                     t.role,
                     t.scope.join(","),
                     t.name,
+                    t.subject.as_deref().unwrap_or("-"),
                     t.created.format("%Y-%m-%d"),
                     t.expires
                         .map_or_else(|| "never".to_string(), |e| e.format("%Y-%m-%d").to_string())

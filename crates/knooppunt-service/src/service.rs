@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::ratelimit::Limiter;
 use crate::release;
-use crate::{Purposes, RateLimit, Role, ServiceError, TokenStore};
+use crate::{BudgetConfig, Ledger, Purposes, RateLimit, Role, ServiceError, TokenStore};
 
 /// Most peildata kept in the release cache.
 const CACHE_ENTRIES: usize = 8;
@@ -39,6 +39,10 @@ pub struct ServiceOptions {
     pub purposes: Purposes,
     /// Requests allowed per token; `None`: unlimited.
     pub rate_limit: Option<RateLimit>,
+    /// The privacy-budget ledger's directory.
+    pub budget_dir: PathBuf,
+    /// Analysts' privacy budgets.
+    pub budget: BudgetConfig,
 }
 
 /// The endpoints, with the roles allowed on each.
@@ -60,6 +64,9 @@ pub enum Endpoint {
     AuditVerify,
     /// Review aids over the audit log.
     AuditReview,
+    /// Privacy budgets: an analyst's own, or everyone's for a privacy
+    /// officer.
+    Budgets,
 }
 
 impl Endpoint {
@@ -74,6 +81,7 @@ impl Endpoint {
             Endpoint::AuditRecords => "GET /v1/audit",
             Endpoint::AuditVerify => "GET /v1/audit/verify",
             Endpoint::AuditReview => "GET /v1/audit/review",
+            Endpoint::Budgets => "GET /v1/budgets",
         }
     }
 
@@ -87,6 +95,7 @@ impl Endpoint {
             Endpoint::AuditRecords | Endpoint::AuditVerify | Endpoint::AuditReview => {
                 &[Role::PrivacyOfficer]
             }
+            Endpoint::Budgets => &[Role::Analyst, Role::PrivacyOfficer],
         }
     }
 
@@ -102,6 +111,9 @@ impl Endpoint {
 #[derive(Debug, Clone)]
 pub struct Access {
     token_id: String,
+    /// Whose budget the caller spends: the token's subject, or the token
+    /// itself when it names none.
+    subject: String,
     role: Role,
     scope: BTreeSet<String>,
     purpose: String,
@@ -112,6 +124,11 @@ impl Access {
     /// The token's id.
     pub fn token_id(&self) -> &str {
         &self.token_id
+    }
+
+    /// The natural person behind the token (budget holder).
+    pub fn subject(&self) -> &str {
+        &self.subject
     }
 
     /// The token's role.
@@ -158,6 +175,7 @@ pub struct Service {
     snapshot_key: String,
     boundaries: Value,
     limiter: Option<Limiter>,
+    ledger: Arc<Ledger>,
     default_peildatum: tokio::sync::OnceCell<NaiveDate>,
     /// Keyed by peildatum and the lake's snapshot ids.
     cache: tokio::sync::Mutex<BTreeMap<(NaiveDate, String), Arc<Released>>>,
@@ -202,6 +220,12 @@ impl Service {
             None => json!({ "type": "FeatureCollection", "features": [] }),
         };
         let limiter = options.rate_limit.map(Limiter::new);
+        let ledger = Ledger::open(&options.budget_dir, options.budget.clone()).map_err(|e| {
+            ServiceError::Config(format!(
+                "budget ledger {}: {e}",
+                options.budget_dir.display()
+            ))
+        })?;
         Ok(Service {
             engine,
             audit,
@@ -213,6 +237,7 @@ impl Service {
             snapshot_key,
             boundaries,
             limiter,
+            ledger: Arc::new(ledger),
             default_peildatum: tokio::sync::OnceCell::new(),
             cache: tokio::sync::Mutex::new(BTreeMap::new()),
         })
@@ -273,6 +298,10 @@ impl Service {
         }
         let stated = purpose.map(str::trim).filter(|p| !p.is_empty());
         let access = Access {
+            subject: record
+                .subject
+                .clone()
+                .unwrap_or_else(|| format!("token:{}", record.id)),
             token_id: record.id,
             role: record.role,
             scope: record.scope.into_iter().collect(),
@@ -684,6 +713,49 @@ impl Service {
         draft.client = "http".to_string();
         draft.trace_id = trace_id();
         draft.cells_returned = records.len() as u64;
+        self.record(draft, started).await?;
+        Ok(body)
+    }
+}
+
+impl Service {
+    /// Privacy budgets in the current period: an analyst sees their own
+    /// balance and debits, a privacy officer every analyst's balance. The
+    /// read is recorded first.
+    pub async fn budgets(&self, access: &Access) -> Result<Value, ServiceError> {
+        access.check(Endpoint::Budgets)?;
+        let started = Instant::now();
+        let ledger = Arc::clone(&self.ledger);
+        let own = (access.role == Role::Analyst).then(|| access.subject.clone());
+        let now = Utc::now();
+        let (balances, entries) = tokio::task::spawn_blocking(move || match own {
+            Some(subject) => {
+                let balance = ledger.balance(&subject, now)?;
+                let entries = ledger.entries(Some(&subject))?;
+                Ok::<_, crate::BudgetError>((vec![balance], entries))
+            }
+            None => Ok((ledger.balances(now)?, Vec::new())),
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+        let config = self.ledger.config();
+        let body = json!({
+            "period": config.period.as_str(),
+            "epsilon_per_period": config.epsilon_per_period,
+            "balances": balances,
+            "entries": entries,
+        });
+        let mut draft = RecordDraft::log_read(
+            Actor::Token(access.token_id.clone()),
+            &access.purpose,
+            access.endpoint.command(),
+        );
+        draft.role = access.role.as_str().to_string();
+        draft.tables = vec!["budget_ledger".to_string()];
+        draft.client = "http".to_string();
+        draft.trace_id = trace_id();
+        draft.cells_returned = (balances.len() + entries.len()) as u64;
         self.record(draft, started).await?;
         Ok(body)
     }

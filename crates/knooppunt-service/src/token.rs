@@ -66,6 +66,10 @@ pub struct TokenRecord {
     pub id: String,
     /// What the token is for, for people.
     pub name: String,
+    /// The natural person behind the token (analysts: whose privacy budget
+    /// it spends; several tokens may share one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// Its one role.
     pub role: Role,
     /// Gemeentecodes whose cells it may see.
@@ -182,6 +186,7 @@ impl TokenStore {
         let record = TokenRecord {
             id: hex::encode(id),
             name: name.to_string(),
+            subject: None,
             role,
             scope,
             created: now,
@@ -192,6 +197,21 @@ impl TokenStore {
         self.tokens.push(record.clone());
         self.save()?;
         Ok((record, token))
+    }
+
+    /// Sets the person behind the token `id` and saves the store; false
+    /// when there is no such token.
+    pub fn set_subject(&mut self, id: &str, subject: &str) -> Result<bool, ServiceError> {
+        let subject = subject.trim();
+        if subject.is_empty() {
+            return Err(ServiceError::Config("subject: name a person".to_string()));
+        }
+        let Some(record) = self.tokens.iter_mut().find(|t| t.id == id) else {
+            return Ok(false);
+        };
+        record.subject = Some(subject.to_string());
+        self.save()?;
+        Ok(true)
     }
 
     /// Revokes the token `id` and saves the store; false when there is no
