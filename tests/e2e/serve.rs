@@ -151,7 +151,7 @@ fn serve_answers_each_role_and_stops_gracefully() {
     assert_eq!(s, 401);
 
     // SIGTERM: graceful shutdown, exit 0, the audit chain intact with the
-    // two data reads and the officer's verification.
+    // two data reads, the officer's verification and the refusal.
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -180,5 +180,109 @@ fn serve_answers_each_role_and_stops_gracefully() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
         .map(|e| std::fs::read_to_string(e.path()).expect("segment"))
         .collect::<String>();
-    assert_eq!(text.matches("\"client\":\"http\"").count(), 3, "{text}");
+    // Three answers and the officer's refused data read.
+    assert_eq!(text.matches("\"client\":\"http\"").count(), 4, "{text}");
+    assert_eq!(
+        text.matches("\"outcome\":{\"status\":\"released\"}")
+            .count(),
+        3,
+        "{text}"
+    );
+    assert_eq!(text.matches("\"rule\":\"forbidden\"").count(), 1, "{text}");
+}
+
+#[test]
+fn serve_speaks_tls_when_given_a_certificate() {
+    use tokio_rustls::rustls;
+
+    let work = Workdir::new(0.02, 12, false);
+    let ingest = work.ingest(false);
+    assert!(ingest.status.success());
+    let tokens = work.path("tokens.json");
+    let dashboard = create_token(&tokens, "dashboard", "GM0034");
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("self-signed certificate");
+    let cert = work.path("cert.pem");
+    let key = work.path("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).expect("cert");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("key");
+
+    let mut child = Command::new(binary())
+        .args(["serve", "--bind", "127.0.0.1:0", "--lake"])
+        .arg(work.path("lake"))
+        .arg("--tokens")
+        .arg(&tokens)
+        .arg("--audit-log")
+        .arg(work.path("audit"))
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .env_remove("KNOOPPUNT_AUDIT_KEY_FILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve printed its address")
+            .expect("line");
+        if let Some(rest) = line.split("listening on https://").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connection = rustls::ClientConnection::new(
+        std::sync::Arc::new(config),
+        "localhost".try_into().expect("server name"),
+    )
+    .expect("client");
+    let socket = TcpStream::connect(&addr).expect("connect");
+    let mut tls = rustls::StreamOwned::new(connection, socket);
+    let request = format!(
+        "GET /v1/released/signals?limit=2 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {dashboard}\r\nX-Purpose: gebiedsanalyse\r\nConnection: close\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).expect("write");
+    let mut response = Vec::new();
+    // A peer closing without close_notify is reported as an error after
+    // the data; the bytes read so far are the answer.
+    let _ = tls.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).to_string();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000"),
+        "{response}"
+    );
+    assert!(response.contains("\"signals\""));
+
+    // Plain HTTP on the TLS port gets no answer.
+    let mut plain = TcpStream::connect(&addr).expect("connect");
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = plain.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    let _ = plain.read_to_string(&mut answer);
+    assert!(!answer.contains("\"ok\""), "{answer}");
+
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
 }
