@@ -51,7 +51,8 @@ impl AreaDomains {
         }
     }
 
-    /// The complete list of values of `spec`, or `None` when private.
+    /// The complete, sorted list of values of `spec`, or `None` when
+    /// private.
     pub fn resolve(&self, spec: DomainSpec) -> Option<Vec<String>> {
         match spec {
             DomainSpec::Private => None,
@@ -146,7 +147,7 @@ pub(super) fn answer(
                 if let Some(domain) = &spec.domain {
                     // Outside the public domain (or NULL): not released.
                     match &v {
-                        Some(s) if domain.binary_search(s).is_ok() || domain.contains(s) => {}
+                        Some(s) if domain.binary_search(s).is_ok() => {}
                         _ => continue 'row,
                     }
                 }

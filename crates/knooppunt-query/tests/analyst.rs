@@ -1,0 +1,436 @@
+//! Analyst SQL: contribution bounding, differencing, the error oracle,
+//! identifiers and record keys, complete public domains and fingerprints,
+//! on the hand-made lakes of `analyst_lake` (exact checks) and a small
+//! synthetic lake.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
+
+mod analyst_lake;
+
+use std::collections::BTreeMap;
+
+use analyst_lake::{BU1, BU2, GM, Lake, brp_csv, peildatum};
+use knooppunt_query::analyst::rules;
+use knooppunt_query::{
+    AggregateKind, AnalystOptions, AnalystQuery, AnalystSession, Engine, ExactAnswer,
+};
+
+async fn session(engine: &Engine) -> AnalystSession {
+    engine
+        .analyst_session(peildatum(), &[GM.to_string()])
+        .await
+        .unwrap()
+}
+
+async fn run(engine: &Engine, session: &AnalystSession, sql: &str) -> (AnalystQuery, ExactAnswer) {
+    let q = engine
+        .analyst_prepare(session, sql, &AnalystOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let a = engine.analyst_execute(&q).await.unwrap();
+    (q, a)
+}
+
+type Cells = BTreeMap<Vec<Option<String>>, Vec<i64>>;
+
+fn cells(a: &ExactAnswer) -> Cells {
+    a.keys
+        .iter()
+        .cloned()
+        .zip(a.values.iter().cloned())
+        .collect()
+}
+
+/// (L1 distance over all groups and values, groups that differ, largest
+/// change of one value).
+fn distance(a: &Cells, b: &Cells) -> (u64, usize, u64) {
+    let keys: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).collect();
+    let (mut l1, mut groups, mut max) = (0, 0, 0);
+    for k in keys {
+        let zero = vec![];
+        let va = a.get(k).unwrap_or(&zero);
+        let vb = b.get(k).unwrap_or(&zero);
+        let n = va.len().max(vb.len());
+        let mut differs = false;
+        for i in 0..n {
+            let d = va
+                .get(i)
+                .copied()
+                .unwrap_or(0)
+                .abs_diff(vb.get(i).copied().unwrap_or(0));
+            l1 += d;
+            max = max.max(d);
+            differs |= d > 0;
+        }
+        groups += usize::from(differs);
+    }
+    (l1, groups, max)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_fanout_of_one_person_is_bounded_in_count_and_groups() {
+    let with = Lake::small(true);
+    let without = Lake::small(false);
+    let (ew, eo) = (with.engine(), without.engine());
+    let (sw, so) = (session(&ew).await, session(&eo).await);
+    for sql in [
+        // F has 60 registrations, one per year 1961-2020: 60 groups.
+        "SELECT date_part('year', datum_inschrijving) AS jaar, COUNT(*) FROM brp GROUP BY 1",
+        // ... and every registration joins an address: 60 joined rows.
+        "SELECT b.woonfunctie, date_part('year', p.datum_inschrijving), COUNT(*), COUNT(DISTINCT p.persoon_id) \
+         FROM brp p JOIN bag b ON p.adresseerbaarobject_id = b.identificatie GROUP BY 1, 2",
+        "SELECT b.buurtcode, COUNT(*) FROM brp p JOIN adressen b ON p.adresseerbaarobject_id = b.identificatie GROUP BY b.buurtcode",
+    ] {
+        let (q, a) = run(&ew, &sw, sql).await;
+        let (_, b) = run(&eo, &so, sql).await;
+        let (l1, groups, max) = distance(&cells(&a), &cells(&b));
+        assert!(max <= q.max_contribution, "{sql}: one value moved by {max}");
+        assert!(
+            groups as u64 <= q.max_groups,
+            "{sql}: {groups} groups changed"
+        );
+        assert!(
+            l1 <= q.l1_sensitivity(),
+            "{sql}: L1 {l1} > {}",
+            q.l1_sensitivity()
+        );
+        assert!(l1 > 0, "{sql}: F is counted somewhere");
+    }
+    // Without bounding, F would be in 60 year groups; bounded: exactly 4.
+    let sql = "SELECT date_part('year', datum_inschrijving), COUNT(*) FROM brp GROUP BY 1";
+    let (q, a) = run(&ew, &sw, sql).await;
+    let (_, b) = run(&eo, &so, sql).await;
+    assert_eq!(distance(&cells(&a), &cells(&b)).1 as u64, q.max_groups);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_one_person_changes_answers_by_at_most_the_sensitivity() {
+    // P8 and P9 live at A1 and A3; removing P8 is the neighbouring lake.
+    let with = Lake::with_brp(&brp_csv(true, &[(8, "A1", 1937), (9, "A3", 1950)]));
+    let without = Lake::with_brp(&brp_csv(true, &[(9, "A3", 1950)]));
+    let (ew, eo) = (with.engine(), without.engine());
+    let (sw, so) = (session(&ew).await, session(&eo).await);
+    for sql in [
+        "SELECT buurtcode, COUNT(*) FROM brp GROUP BY buurtcode",
+        "SELECT buurtcode, geboortejaar, COUNT(DISTINCT persoon_id) FROM brp GROUP BY buurtcode, geboortejaar",
+        "SELECT soort_adres, AVG(geboortejaar), SUM(geboortejaar) FROM brp GROUP BY soort_adres",
+        "SELECT b.woonfunctie, SUM(b.oppervlakte), COUNT(*) FROM actuele_inschrijvingen p \
+         JOIN bag b ON p.adresseerbaarobject_id = b.identificatie GROUP BY b.woonfunctie",
+    ] {
+        let (q, a) = run(&ew, &sw, sql).await;
+        let (_, b) = run(&eo, &so, sql).await;
+        let (l1, groups, _) = distance(&cells(&a), &cells(&b));
+        assert!(l1 > 0, "{sql}: P8 is counted");
+        assert!(
+            l1 <= q.l1_sensitivity(),
+            "{sql}: L1 {l1} > {}",
+            q.l1_sensitivity()
+        );
+        assert!(groups as u64 <= q.max_groups, "{sql}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_that_would_fail_the_query_changes_nothing() {
+    // P8 (born 1937) makes 1 / (geboortejaar - 1937) divide by zero, and
+    // a cast of a text to an integer fail.
+    let with = Lake::with_brp(&brp_csv(false, &[(8, "A1", 1937)]));
+    let without = Lake::small(false);
+    let (ew, eo) = (with.engine(), without.engine());
+    let (sw, so) = (session(&ew).await, session(&eo).await);
+    for sql in [
+        "SELECT buurtcode, COUNT(*) FROM brp WHERE 1000 / (geboortejaar - 1937) > 0 GROUP BY buurtcode",
+        "SELECT buurtcode, COUNT(*) FROM brp WHERE 1000 % (geboortejaar - 1937) >= 0 GROUP BY buurtcode",
+        "SELECT buurtcode, COUNT(*) FROM brp WHERE CAST(CASE WHEN geboortejaar = 1937 THEN 'x' ELSE '1' END AS INT) = 1 \
+         GROUP BY buurtcode",
+        "SELECT buurtcode, COUNT(*) FROM brp WHERE abs(geboortejaar - 1937) / (geboortejaar - 1937) > 5 GROUP BY buurtcode",
+    ] {
+        // As trusted SQL (no rewrite), P8's row makes the query fail...
+        assert!(ew.sql_trusted(peildatum(), sql).await.is_err(), "{sql}");
+        assert!(eo.sql_trusted(peildatum(), sql).await.is_ok(), "{sql}");
+        // ... through the gate it gives the same answer as without P8.
+        let (_, a) = run(&ew, &sw, sql).await;
+        let (_, b) = run(&eo, &so, sql).await;
+        assert_eq!(a, b, "{sql}");
+    }
+}
+
+async fn rule(engine: &Engine, session: &AnalystSession, sql: &str) -> &'static str {
+    match engine
+        .analyst_prepare(session, sql, &AnalystOptions::default())
+        .await
+    {
+        Ok(_) => panic!("{sql}: allowed"),
+        Err(e) => {
+            let text = e.to_string();
+            for secret in ["123456782", "1234AB", "abc", "0999010000000001"] {
+                assert!(!text.contains(secret), "{sql}: {text}");
+            }
+            e.rule().expect("a refusal")
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifiers_and_record_keys_are_never_reachable() {
+    let lake = Lake::small(false);
+    let engine = lake.engine();
+    let s = session(&engine).await;
+    assert_eq!(
+        rule(
+            &engine,
+            &s,
+            "SELECT COUNT(*) FROM brp WHERE persoon_id = '123456782'"
+        )
+        .await,
+        rules::IDENTIFIER_LITERAL
+    );
+    assert_eq!(
+        rule(
+            &engine,
+            &s,
+            "SELECT COUNT(*) FROM bag WHERE postcode = '1234AB' AND huisnummer = 1"
+        )
+        .await,
+        rules::IDENTIFIER_LITERAL
+    );
+    assert_eq!(
+        rule(
+            &engine,
+            &s,
+            "SELECT COUNT(*) FROM bag WHERE identificatie > '0999010000000001'"
+        )
+        .await,
+        rules::IDENTIFIER_LITERAL
+    );
+    assert_eq!(
+        rule(
+            &engine,
+            &s,
+            "SELECT MIN(geboortejaar), MAX(geboortejaar) FROM brp"
+        )
+        .await,
+        rules::AGGREGATE_NOT_ALLOWED
+    );
+    assert_eq!(
+        rule(
+            &engine,
+            &s,
+            "SELECT buurtcode, COUNT(*) FROM brp GROUP BY buurtcode ORDER BY buurtcode LIMIT 1"
+        )
+        .await,
+        rules::ORDER_LIMIT
+    );
+    assert_eq!(
+        rule(
+            &engine,
+            &s,
+            "SELECT COUNT(*) OVER (PARTITION BY buurtcode) FROM brp"
+        )
+        .await,
+        rules::WINDOW_FUNCTION
+    );
+    assert_eq!(
+        rule(&engine, &s, "SELECT buurtcode, geboortejaar FROM brp").await,
+        rules::NOT_AGGREGATED
+    );
+    // record_key is in no analyst table, whatever the spelling.
+    for t in knooppunt_query::AnalystCatalog::standard().tables() {
+        for sql in [
+            format!("SELECT SUM(record_key) FROM {}", t.name),
+            format!("SELECT COUNT(*) FROM {} GROUP BY \"record_key\"", t.name),
+            format!("SELECT COUNT(*) FROM {} x WHERE x.record_key > 0", t.name),
+        ] {
+            assert_eq!(rule(&engine, &s, &sql).await, rules::RECORD_KEY, "{sql}");
+        }
+    }
+    // The raw lake tables are not in the analyst catalogue either.
+    assert_eq!(
+        rule(
+            &engine,
+            &s,
+            "SELECT COUNT(*) FROM datafusion.public.kerncijfers"
+        )
+        .await,
+        rules::UNKNOWN_TABLE
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_domains_are_complete_and_out_of_scope_rows_absent() {
+    let lake = Lake::small(false);
+    let engine = lake.engine();
+    let s = session(&engine).await;
+    let (q, a) = run(
+        &engine,
+        &s,
+        "SELECT buurtcode, geboortejaar, COUNT(*) AS n FROM brp GROUP BY buurtcode, geboortejaar",
+    )
+    .await;
+    assert_eq!(q.group_keys.len(), 2);
+    assert!(q.group_keys.iter().all(|k| k.domain.is_some()));
+    assert_eq!(a.keys.len(), 2 * 131, "2 buurten × 1900..=2030");
+    let c = cells(&a);
+    let get = |b: &str, y: &str| c[&vec![Some(b.to_string()), Some(y.to_string())]].clone();
+    assert_eq!(get(BU1, "1980"), vec![3]);
+    assert_eq!(get(BU1, "1990"), vec![2]);
+    assert_eq!(get(BU2, "2001"), vec![1]);
+    assert_eq!(get(BU2, "1980"), vec![0], "an empty group is released as 0");
+    // P7 (born 1970) lives outside every buurt: out of scope.
+    assert_eq!(get(BU1, "1970"), vec![0]);
+    assert_eq!(a.values.iter().map(|v| v[0]).sum::<i64>(), 6);
+
+    // A private key is not completed.
+    let (q, _) = run(
+        &engine,
+        &s,
+        "SELECT gebruiksdoel, COUNT(*) FROM bag GROUP BY gebruiksdoel",
+    )
+    .await;
+    assert_eq!(q.group_keys[0].domain, None);
+
+    // An empty scope sees nothing: no areas, no rows.
+    let empty = engine.analyst_session(peildatum(), &[]).await.unwrap();
+    let (_, a) = run(
+        &engine,
+        &empty,
+        "SELECT buurtcode, COUNT(*) FROM brp GROUP BY buurtcode",
+    )
+    .await;
+    assert!(a.keys.is_empty());
+    let (_, a) = run(&engine, &empty, "SELECT COUNT(*) FROM brp").await;
+    assert_eq!(a.values, vec![vec![0]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_sensitivity_and_fingerprints() {
+    let lake = Lake::small(false);
+    let engine = lake.engine();
+    let s = session(&engine).await;
+    let (q, _) = run(
+        &engine,
+        &s,
+        "SELECT koper_type, COUNT(*) AS n, AVG(koopsom) AS gem FROM vastgoed GROUP BY koper_type",
+    )
+    .await;
+    assert_eq!(q.unit, knooppunt_core::PrivacyUnit::Sale);
+    assert_eq!(q.tables, vec!["vastgoed".to_string()]);
+    assert!(q.columns.contains(&"vastgoed.koopsom".to_string()));
+    assert_eq!(q.group_keys[0].name, "koper_type");
+    assert_eq!(q.aggregates[0].kind, AggregateKind::Count);
+    assert_eq!(
+        q.aggregates[1].kind,
+        AggregateKind::Avg {
+            lower: 0,
+            upper: 2_000_000
+        }
+    );
+    assert_eq!(q.aggregates[1].per_group_sensitivity, 2_000_001);
+    assert_eq!(q.l1_sensitivity(), 4 * (1 + 2_000_001));
+    assert_eq!(q.value_names(), vec!["n", "gem.sum", "gem.count"]);
+    let debug = format!("{q:?}");
+    assert!(
+        !debug.contains("sha256"),
+        "the plan (and salt) is not printed"
+    );
+
+    // The same question spelled differently shares the fingerprint, also
+    // on another engine (another salt); another question does not.
+    let other = lake.engine();
+    let so = session(&other).await;
+    let a = run(
+        &engine,
+        &s,
+        "SELECT buurtcode, COUNT(*) FROM brp GROUP BY buurtcode",
+    )
+    .await
+    .0;
+    let b = run(
+        &other,
+        &so,
+        "select   buurtcode,count( * )\nFROM brp group by buurtcode",
+    )
+    .await
+    .0;
+    let c = run(
+        &engine,
+        &s,
+        "SELECT buurtcode, COUNT(*) FROM brp WHERE geboortejaar > 1900 GROUP BY buurtcode",
+    )
+    .await
+    .0;
+    assert_eq!(a.fingerprint, b.fingerprint);
+    assert_ne!(a.fingerprint, c.fingerprint);
+    assert_eq!(a.fingerprint.len(), 64);
+}
+
+/// A small synthetic municipality: removing the person with the most
+/// registrations changes each answer by at most its L1 sensitivity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthetic_lake_neighbours_stay_within_sensitivity() {
+    use knooppunt_synth::{SynthConfig, generate};
+    let build = |drop: Option<&str>| {
+        let dir = tempfile::tempdir().unwrap();
+        let exports = dir.path().join("exports");
+        let cfg = SynthConfig {
+            out: exports.clone(),
+            scale: 0.003,
+            seed: 7,
+            clean: true,
+            buurten: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../sample-data/buurten_almere_2024.geojson"),
+        };
+        generate(&cfg, &mut |_| {}).unwrap();
+        let brp = exports.join("brp_inschrijvingen.csv");
+        let text = std::fs::read_to_string(&brp).unwrap();
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for line in text.lines().skip(1) {
+            *counts
+                .entry(line.split(';').next().unwrap().to_string())
+                .or_default() += 1;
+        }
+        let busiest = counts.iter().max_by_key(|(_, n)| **n).unwrap().0.clone();
+        if let Some(d) = drop {
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| l.split(';').next() != Some(d))
+                .collect();
+            std::fs::write(&brp, kept.join("\n") + "\n").unwrap();
+        }
+        (Lake::ingest(dir, exports), busiest)
+    };
+    let (with, busiest) = build(None);
+    let (without, _) = build(Some(&busiest));
+    let (ew, eo) = (with.engine(), without.engine());
+    let peil = ew.default_peildatum().await.unwrap();
+    let scope: Vec<String> = {
+        let s = ew
+            .analyst_session(peil, &["GM0034".to_string()])
+            .await
+            .unwrap();
+        s.areas().gemeenten.clone()
+    };
+    assert!(!scope.is_empty());
+    let sw = ew.analyst_session(peil, &scope).await.unwrap();
+    let so = eo.analyst_session(peil, &scope).await.unwrap();
+    for sql in [
+        "SELECT buurtcode, COUNT(*) FROM brp GROUP BY buurtcode",
+        "SELECT wijkcode, date_part('year', datum_inschrijving), COUNT(DISTINCT persoon_id) FROM brp GROUP BY 1, 2",
+        "SELECT b.woonfunctie, AVG(b.oppervlakte) FROM brp p JOIN bag b ON p.adresseerbaarobject_id = b.identificatie GROUP BY 1",
+    ] {
+        let (q, a) = run(&ew, &sw, sql).await;
+        let (_, b) = run(&eo, &so, sql).await;
+        let (l1, groups, _) = distance(&cells(&a), &cells(&b));
+        assert!(
+            l1 <= q.l1_sensitivity(),
+            "{sql}: {l1} > {}",
+            q.l1_sensitivity()
+        );
+        assert!(groups as u64 <= q.max_groups, "{sql}");
+    }
+}
