@@ -377,10 +377,8 @@ impl AnalystSession {
         &self.areas
     }
 
-    /// Plans `sql` in this session and runs the gate; returns the planned
-    /// (unanalysed) logical plan on success. Used by
-    /// [`Engine::analyst_prepare`](crate::Engine::analyst_prepare); exposed
-    /// for review tools that only need a yes/no and the rule.
+    /// Plans `sql` in this session and runs only the gate (no rewrite, no
+    /// execution): `Ok` when the query would be prepared, else the rule.
     pub async fn check(&self, sql: &str) -> Result<(), GateError> {
         let plan = self.plan_sql(sql).await?;
         gate::gate(&plan, self).map(|_| ())
