@@ -400,11 +400,12 @@ mod tests {
         let types: Vec<&DataType> = schema.fields().iter().map(|f| f.data_type()).collect();
         assert_eq!(
             types,
+            // JSON objects arrive with sorted keys: code, n, ok, r.
             [
                 &DataType::Utf8,
                 &DataType::Int64,
-                &DataType::Float64,
-                &DataType::Boolean
+                &DataType::Boolean,
+                &DataType::Float64
             ]
         );
         assert_eq!(batches[0].num_rows(), 2);

@@ -32,7 +32,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use knooppunt_audit::RecordKind;
 use knooppunt_core::Level;
 use knooppunt_service::{Access, Endpoint, Service, ServiceError};
@@ -42,6 +42,9 @@ pub use error::ApiError;
 pub use serve::{Tls, serve};
 
 use format::{GEOJSON, JSON};
+
+/// Years a peildatum may fall in.
+pub const PEILDATUM_YEARS: std::ops::RangeInclusive<i32> = 1900..=2100;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -222,6 +225,7 @@ fn peildatum(params: &HashMap<String, String>) -> Result<Option<NaiveDate>, Serv
         (v.len() == 10)
             .then(|| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
             .flatten()
+            .filter(|d| (PEILDATUM_YEARS).contains(&d.year()))
     })
 }
 
@@ -329,10 +333,10 @@ async fn boundaries(
         ("X-Purpose" = String, Header, description = "Purpose (doelbinding)"),
         ("level" = Option<String>, Query, description = "buurt, wijk or gemeente (default: all)",
             pattern = "^(buurt|wijk|gemeente)$"),
-        ("peildatum" = Option<String>, Query, format = Date,
+        ("peildatum" = Option<String>, Query, format = Date, pattern = "^(19[0-9][0-9]|20[0-9][0-9]|2100)-[0-9]{2}-[0-9]{2}$",
             description = "Reference date (default: the lake's latest date)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
-        ("offset" = Option<u32>, Query, description = "Page offset"),
+        ("offset" = Option<u32>, Query, maximum = 1000000, description = "Page offset (at most 1,000,000)"),
     ),
     security(("bearer" = [])),
     responses(
@@ -379,10 +383,10 @@ async fn released_indicators(
 #[utoipa::path(get, path = "/v1/released/signals", tag = "released",
     params(
         ("X-Purpose" = String, Header, description = "Purpose (doelbinding)"),
-        ("peildatum" = Option<String>, Query, format = Date,
+        ("peildatum" = Option<String>, Query, format = Date, pattern = "^(19[0-9][0-9]|20[0-9][0-9]|2100)-[0-9]{2}-[0-9]{2}$",
             description = "Reference date (default: the lake's latest date)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
-        ("offset" = Option<u32>, Query, description = "Page offset"),
+        ("offset" = Option<u32>, Query, maximum = 1000000, description = "Page offset (at most 1,000,000)"),
     ),
     security(("bearer" = [])),
     responses(
@@ -428,7 +432,7 @@ async fn released_signals(
     params(
         ("code" = String, Path, description = "Buurt code, e.g. BU00340101"),
         ("X-Purpose" = String, Header, description = "Purpose (doelbinding)"),
-        ("peildatum" = Option<String>, Query, format = Date,
+        ("peildatum" = Option<String>, Query, format = Date, pattern = "^(19[0-9][0-9]|20[0-9][0-9]|2100)-[0-9]{2}-[0-9]{2}$",
             description = "Reference date (default: the lake's latest date)"),
     ),
     security(("bearer" = [])),

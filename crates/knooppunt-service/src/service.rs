@@ -23,6 +23,8 @@ use crate::{BudgetConfig, Ledger, Purposes, RateLimit, Role, ServiceError, Token
 const CACHE_ENTRIES: usize = 8;
 /// Largest page of a list.
 pub const MAX_LIMIT: usize = 1000;
+/// Largest page offset.
+pub const MAX_OFFSET: usize = 1_000_000;
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 100;
 
@@ -767,7 +769,11 @@ fn page(limit: Option<usize>, offset: Option<usize>) -> Result<(usize, usize), S
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ServiceError::BadRequest("limit (1 to 1000)"));
     }
-    Ok((limit, offset.unwrap_or(0)))
+    let offset = offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ServiceError::BadRequest("offset (0 to 1000000)"));
+    }
+    Ok((limit, offset))
 }
 
 /// Suppressed numbers per reason among `cells` (numerator, denominator and
