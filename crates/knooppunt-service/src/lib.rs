@@ -23,7 +23,9 @@ pub use budget::{
 };
 pub use purpose::{Purpose, Purposes};
 pub use ratelimit::RateLimit;
-pub use service::{Access, DEFAULT_LIMIT, Endpoint, MAX_LIMIT, Service, ServiceOptions};
+pub use service::{
+    Access, DEFAULT_LIMIT, Endpoint, MAX_LIMIT, MAX_OFFSET, Service, ServiceOptions,
+};
 pub use token::{Role, TOKEN_PREFIX, TokenRecord, TokenStore, constant_time_eq, parse_lifetime};
 
 /// Why a request was not answered. The messages carry no data values and

@@ -582,7 +582,8 @@ impl Service {
             "total": total,
             "limit": limit,
             "offset": offset,
-            "signals": page,
+            // A clone of the stored values, not a re-serialisation.
+            "signals": Value::Array(page.into_iter().cloned().collect()),
         });
         self.record(draft, started).await?;
         Ok(body)
