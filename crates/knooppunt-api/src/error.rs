@@ -41,6 +41,8 @@ impl ApiError {
                 | ServiceError::PurposeForbidden => StatusCode::FORBIDDEN,
                 ServiceError::NotFound => StatusCode::NOT_FOUND,
                 ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+                ServiceError::QueryRefused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                ServiceError::BudgetExhausted => StatusCode::FORBIDDEN,
                 ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 ServiceError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
                 ServiceError::Config(_) | ServiceError::Internal => {

@@ -50,6 +50,15 @@ pub enum ServiceError {
     /// A malformed parameter (named, never echoed).
     #[error("invalid parameter: {0}")]
     BadRequest(&'static str),
+    /// Analyst SQL refused by a privacy rule (named, never a value).
+    #[error("query refused by rule {rule}")]
+    QueryRefused {
+        /// The rule's name.
+        rule: &'static str,
+    },
+    /// The analyst's privacy budget for this period cannot pay the query.
+    #[error("privacy budget exhausted for this period")]
+    BudgetExhausted,
     /// Too many requests for this token; retry after the given seconds.
     #[error("too many requests; retry later")]
     RateLimited {
@@ -77,7 +86,9 @@ impl ServiceError {
             ServiceError::PurposeForbidden => "purpose_not_allowed",
             ServiceError::NotFound => "not_found",
             ServiceError::BadRequest(_) => "bad_request",
+            ServiceError::QueryRefused { .. } => "query_refused",
             ServiceError::RateLimited { .. } => "rate_limited",
+            ServiceError::BudgetExhausted => "budget_exhausted",
             ServiceError::AuditUnavailable => "audit_unavailable",
             ServiceError::Config(_) | ServiceError::Internal => "internal",
         }

@@ -69,6 +69,8 @@ pub enum Endpoint {
     /// Privacy budgets: an analyst's own, or everyone's for a privacy
     /// officer.
     Budgets,
+    /// Analyst SQL answered with differential privacy.
+    Query,
 }
 
 impl Endpoint {
@@ -84,6 +86,7 @@ impl Endpoint {
             Endpoint::AuditVerify => "GET /v1/audit/verify",
             Endpoint::AuditReview => "GET /v1/audit/review",
             Endpoint::Budgets => "GET /v1/budgets",
+            Endpoint::Query => "POST /v1/query",
         }
     }
 
@@ -98,6 +101,7 @@ impl Endpoint {
                 &[Role::PrivacyOfficer]
             }
             Endpoint::Budgets => &[Role::Analyst, Role::PrivacyOfficer],
+            Endpoint::Query => &[Role::Analyst],
         }
     }
 
@@ -342,7 +346,9 @@ impl Service {
             | ServiceError::PurposeMissing
             | ServiceError::PurposeForbidden
             | ServiceError::NotFound
-            | ServiceError::BadRequest(_) => error.code(),
+            | ServiceError::BadRequest(_)
+            | ServiceError::BudgetExhausted => error.code(),
+            ServiceError::QueryRefused { rule } => rule,
             _ => return error,
         };
         let mut draft = self.draft(access, RecordKind::Query, None);
