@@ -15,6 +15,7 @@ use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use knooppunt_service::Body;
 use serde_json::{Map, Value};
 
 /// The CBS code for a suppressed ("geheim") number in CSV.
@@ -292,10 +293,13 @@ fn arrow_body(rows: &[Value]) -> Result<Vec<u8>, arrow::error::ArrowError> {
 /// Renders `body` in `format`: JSON as is (with `json_type`), or its
 /// `list` field as CSV or Arrow. A `total` field becomes the
 /// `X-Total-Count` header in every form.
-pub fn render(body: Value, format: Format, list: Option<&str>, json_type: &str) -> Response {
-    let total = body.get("total").and_then(Value::as_u64);
-    let mut response = match format {
-        Format::Json => {
+pub fn render(body: Body, format: Format, list: Option<&str>, json_type: &str) -> Response {
+    let total = body.field("total").and_then(Value::as_u64);
+    let mut response = match (format, body) {
+        (Format::Json, Body::Listed(listed)) => {
+            ([(header::CONTENT_TYPE, json_type)], listed.to_bytes()).into_response()
+        }
+        (Format::Json, Body::Value(body)) => {
             let mut r = axum::Json(body).into_response();
             if json_type != JSON {
                 r.headers_mut().insert(
@@ -305,7 +309,8 @@ pub fn render(body: Value, format: Format, list: Option<&str>, json_type: &str) 
             }
             r
         }
-        Format::Csv | Format::Arrow => {
+        (Format::Csv | Format::Arrow, body) => {
+            let body = body.into_value();
             let rows = list
                 .and_then(|l| body.get(l))
                 .and_then(Value::as_array)

@@ -152,13 +152,13 @@ async fn security_headers(request: Request<Body>, next: Next, hsts: bool) -> Res
 
 type Params = Query<HashMap<String, String>>;
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-fn purpose(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn purpose(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-purpose")?.to_str().ok()
 }
 
@@ -186,7 +186,7 @@ const fn list(field: &'static str) -> Shape {
 /// (before anything is computed or recorded), authorise, call the service
 /// (which records the answer before returning it), record a refusal of an
 /// authorised caller, render.
-async fn answer<F>(
+async fn answer<F, T>(
     service: &Service,
     headers: &HeaderMap,
     endpoint: Endpoint,
@@ -194,7 +194,8 @@ async fn answer<F>(
     f: F,
 ) -> Result<Response, ApiError>
 where
-    F: AsyncFnOnce(&Access) -> Result<Value, ServiceError>,
+    F: AsyncFnOnce(&Access) -> Result<T, ServiceError>,
+    T: Into<knooppunt_service::Body>,
 {
     let format = format::negotiate(headers, shape.list.is_some(), shape.json_type)
         .ok_or(ApiError::NotAcceptable)?;
@@ -206,7 +207,12 @@ where
         Ok(body) => body,
         Err(e) => return Err(service.refuse(&access, e, started).await.into()),
     };
-    Ok(format::render(body, format, shape.list, shape.json_type))
+    Ok(format::render(
+        body.into(),
+        format,
+        shape.list,
+        shape.json_type,
+    ))
 }
 
 fn parse<T>(

@@ -115,10 +115,26 @@ enum Entry {
     Event(LogEvent),
 }
 
+/// Where the writer sends an append's receipt: a blocked thread or an
+/// awaiting task.
+enum Reply {
+    Blocking(Sender<Result<Receipt, AuditError>>),
+    Async(tokio::sync::oneshot::Sender<Result<Receipt, AuditError>>),
+}
+
+impl Reply {
+    fn send(self, result: Result<Receipt, AuditError>) -> Result<(), ()> {
+        match self {
+            Reply::Blocking(s) => s.send(result).map_err(|_| ()),
+            Reply::Async(s) => s.send(result).map_err(|_| ()),
+        }
+    }
+}
+
 enum Request {
     Append {
         entry: Entry,
-        reply: Sender<Result<Receipt, AuditError>>,
+        reply: Reply,
     },
     Checkpoint {
         reply: Sender<Result<Checkpoint, AuditError>>,
@@ -274,9 +290,30 @@ impl AuditLog {
         }
         let (reply, wait) = crossbeam_channel::bounded(1);
         self.sender()?
-            .send(Request::Append { entry, reply })
+            .send(Request::Append {
+                entry,
+                reply: Reply::Blocking(reply),
+            })
             .map_err(|_| AuditError::Closed)?;
         wait.recv().map_err(|_| AuditError::Closed)?
+    }
+
+    /// [`AuditLog::append`] for async callers: the task waits for the
+    /// group commit without holding a thread. Returns only after the
+    /// record is durable, exactly like `append`.
+    pub async fn append_async(&self, draft: RecordDraft) -> Result<Receipt, AuditError> {
+        draft.validate()?;
+        if self.inner.poisoned.load(Ordering::Acquire) {
+            return Err(AuditError::Poisoned);
+        }
+        let (reply, wait) = tokio::sync::oneshot::channel();
+        self.sender()?
+            .send(Request::Append {
+                entry: Entry::Draft(Box::new(draft)),
+                reply: Reply::Async(reply),
+            })
+            .map_err(|_| AuditError::Closed)?;
+        wait.await.map_err(|_| AuditError::Closed)?
     }
 
     /// Writes a signed checkpoint of the current head now and returns it (to
@@ -540,7 +577,7 @@ impl Writer {
         }
     }
 
-    fn write_batch(&mut self, appends: Vec<(Entry, Sender<Result<Receipt, AuditError>>)>) {
+    fn write_batch(&mut self, appends: Vec<(Entry, Reply)>) {
         if self.is_poisoned() {
             for (_, reply) in appends {
                 let _ = reply.send(Err(AuditError::Poisoned));

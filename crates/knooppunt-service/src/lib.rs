@@ -11,6 +11,7 @@
 //!   caches) the release per peildatum, and appends one audit record per
 //!   successful data response before returning it.
 
+pub mod body;
 pub mod budget;
 mod purpose;
 mod ratelimit;
@@ -21,6 +22,7 @@ mod token;
 pub use budget::{
     Balance, BudgetConfig, BudgetError, CacheKey, Charge, Ledger, LedgerEntry, MicroEpsilon, Period,
 };
+pub use body::{Body, Listed};
 pub use purpose::{Purpose, Purposes};
 pub use ratelimit::RateLimit;
 pub use service::{

@@ -15,6 +15,8 @@ use knooppunt_privacy::{Release, ReleaseConfig, ReleasedCell};
 use knooppunt_query::Engine;
 use serde_json::{Value, json};
 
+
+use crate::body::{Body, Listed};
 use crate::ratelimit::Limiter;
 use crate::release;
 use crate::{BudgetConfig, Ledger, Purposes, RateLimit, Role, ServiceError, TokenStore};
@@ -161,7 +163,16 @@ struct Released {
     peildatum: NaiveDate,
     previous_peildatum: Option<NaiveDate>,
     release: Release,
+    /// Each released cell as compact JSON, aligned with `release.cells`.
+    cells_json: Vec<Arc<str>>,
     signals: Vec<Value>,
+    /// Each signal as compact JSON, aligned with `signals`.
+    signals_json: Vec<Arc<str>>,
+    /// Each signal's gemeentecode and buurtcode, aligned with `signals`.
+    signal_areas: Vec<(String, String)>,
+    /// Suppressed numbers per reason of each buurt's cells (for the audit
+    /// record of a page of signals).
+    buurt_suppressed: BTreeMap<String, BTreeMap<String, u64>>,
     noise_scale: Option<f64>,
 }
 
@@ -460,12 +471,36 @@ impl Service {
             .map(|s| serde_json::to_value(s).map(release::released_view))
             .collect::<Result<Vec<_>, _>>()
             .map_err(internal)?;
+        let compact = |v: &Value| Arc::<str>::from(v.to_string());
+        let cells_json = now
+            .cells
+            .iter()
+            .map(|c| serde_json::to_string(c).map(Arc::from))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal)?;
+        let signals_json = signals.iter().map(compact).collect();
+        let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+        let signal_areas = signals
+            .iter()
+            .map(|s| (text(s, "gemeentecode"), text(s, "buurtcode")))
+            .collect();
+        let mut buurt_suppressed: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for cell in now.cells.iter().filter(|c| c.level == Level::Buurt) {
+            let counts = buurt_suppressed.entry(cell.code.clone()).or_default();
+            for (reason, n) in suppressed(std::iter::once(cell)) {
+                *counts.entry(reason).or_insert(0) += n;
+            }
+        }
         Ok(Released {
             peildatum,
             previous_peildatum: previous.map(|p| p.peildatum),
             noise_scale: release::noise_scale(&now),
             release: now,
+            cells_json,
             signals,
+            signals_json,
+            signal_areas,
+            buurt_suppressed,
         })
     }
 
@@ -494,14 +529,12 @@ impl Service {
     /// Appends `draft` durably; refuses the request when it cannot.
     async fn record(&self, mut draft: RecordDraft, started: Instant) -> Result<(), ServiceError> {
         draft.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let log = self.audit.clone();
-        match tokio::task::spawn_blocking(move || log.append(draft)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => {
+        match self.audit.append_async(draft).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
                 eprintln!("knooppunt-service: audit append failed: {e}");
                 Err(ServiceError::AuditUnavailable)
             }
-            Err(_) => Err(ServiceError::AuditUnavailable),
         }
     }
 
@@ -514,24 +547,26 @@ impl Service {
         peildatum: Option<NaiveDate>,
         limit: Option<usize>,
         offset: Option<usize>,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<Body, ServiceError> {
         access.check(Endpoint::ReleasedIndicators)?;
         let started = Instant::now();
         let (limit, offset) = page(limit, offset)?;
         let r = self.released(peildatum).await?;
-        let cells: Vec<&ReleasedCell> = r
+        let cells: Vec<usize> = r
             .release
             .cells
             .iter()
-            .filter(|c| access.in_scope(&c.gemeentecode))
-            .filter(|c| level.is_none_or(|l| c.level == l))
+            .enumerate()
+            .filter(|(_, c)| access.in_scope(&c.gemeentecode))
+            .filter(|(_, c)| level.is_none_or(|l| c.level == l))
+            .map(|(i, _)| i)
             .collect();
         let total = cells.len();
-        let page: Vec<&ReleasedCell> = cells.into_iter().skip(offset).take(limit).collect();
+        let page: Vec<usize> = cells.into_iter().skip(offset).take(limit).collect();
         let mut draft = self.draft(access, RecordKind::Release, Some(&r));
         draft.cells_returned = page.len() as u64;
-        draft.cells_suppressed = suppressed(page.iter().copied());
-        let body = json!({
+        draft.cells_suppressed = suppressed(page.iter().map(|&i| &r.release.cells[i]));
+        let head = json!({
             "peildatum": r.peildatum,
             "level": level.map(Level::name),
             "parameters_fingerprint": r.release.parameters_fingerprint,
@@ -540,10 +575,14 @@ impl Service {
             "total": total,
             "limit": limit,
             "offset": offset,
-            "cells": page,
         });
+        let body = Listed {
+            head: object(head),
+            field: "cells",
+            items: page.iter().map(|&i| Arc::clone(&r.cells_json[i])).collect(),
+        };
         self.record(draft, started).await?;
-        Ok(body)
+        Ok(Body::Listed(body))
     }
 
     /// Released signals of the buurten within scope, one page of them.
@@ -553,46 +592,52 @@ impl Service {
         peildatum: Option<NaiveDate>,
         limit: Option<usize>,
         offset: Option<usize>,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<Body, ServiceError> {
         access.check(Endpoint::ReleasedSignals)?;
         let started = Instant::now();
         let (limit, offset) = page(limit, offset)?;
         let r = self.released(peildatum).await?;
-        let rows: Vec<&Value> = r
-            .signals
+        let rows: Vec<usize> = r
+            .signal_areas
             .iter()
-            .filter(|s| {
-                s["gemeentecode"]
-                    .as_str()
-                    .is_some_and(|g| access.in_scope(g))
-            })
+            .enumerate()
+            .filter(|(_, (gemeente, _))| access.in_scope(gemeente))
+            .map(|(i, _)| i)
             .collect();
         let total = rows.len();
-        let page: Vec<&Value> = rows.into_iter().skip(offset).take(limit).collect();
-        let buurten: BTreeSet<&str> = page
-            .iter()
-            .filter_map(|s| s["buurtcode"].as_str())
-            .collect();
+        let page: Vec<usize> = rows.into_iter().skip(offset).take(limit).collect();
         let mut draft = self.draft(access, RecordKind::Release, Some(&r));
         draft.cells_returned = page.len() as u64;
-        draft.cells_suppressed = suppressed(
-            r.release
-                .cells
-                .iter()
-                .filter(|c| c.level == Level::Buurt && buurten.contains(c.code.as_str())),
-        );
-        let body = json!({
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for &i in &page {
+            for (reason, n) in r
+                .buurt_suppressed
+                .get(&r.signal_areas[i].1)
+                .into_iter()
+                .flatten()
+            {
+                *counts.entry(reason.clone()).or_insert(0) += n;
+            }
+        }
+        draft.cells_suppressed = counts;
+        let head = json!({
             "peildatum": r.peildatum,
             "previous_peildatum": r.previous_peildatum,
             "parameters_fingerprint": r.release.parameters_fingerprint,
             "total": total,
             "limit": limit,
             "offset": offset,
-            // A clone of the stored values, not a re-serialisation.
-            "signals": Value::Array(page.into_iter().cloned().collect()),
         });
+        let body = Listed {
+            head: object(head),
+            field: "signals",
+            items: page
+                .iter()
+                .map(|&i| Arc::clone(&r.signals_json[i]))
+                .collect(),
+        };
         self.record(draft, started).await?;
-        Ok(body)
+        Ok(Body::Listed(body))
     }
 
     /// One buurt: its released indicators and its signal with drivers.
@@ -767,6 +812,14 @@ impl Service {
         draft.cells_returned = (balances.len() + entries.len()) as u64;
         self.record(draft, started).await?;
         Ok(body)
+    }
+}
+
+/// The fields of a JSON object (empty for anything else).
+fn object(value: Value) -> serde_json::Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
     }
 }
 
