@@ -19,6 +19,7 @@
 pub mod error;
 pub mod format;
 pub mod openapi;
+mod query;
 mod serve;
 
 use std::collections::HashMap;
@@ -84,6 +85,7 @@ pub fn router_with(service: Arc<Service>, config: &ApiConfig) -> Result<Router, 
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/audit/review", get(audit_review))
         .route("/v1/budgets", get(budgets))
+        .route("/v1/query", axum::routing::post(query::query))
         .fallback(not_found)
         .with_state(service)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -291,6 +291,7 @@ impl Modify for Security {
         crate::audit_verify,
         crate::audit_review,
         crate::budgets,
+        crate::query::query,
     ),
     modifiers(&Security),
     tags(

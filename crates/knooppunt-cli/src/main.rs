@@ -5,6 +5,7 @@ mod audit;
 mod progress;
 mod query;
 mod serve;
+mod sql;
 mod token;
 
 use std::io::IsTerminal;
@@ -55,6 +56,9 @@ enum Command {
     /// Serve the released tables over HTTP (bearer tokens, purposes,
     /// scope, audit) until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Analyst SQL with differential privacy against a local lake (the
+    /// same gate, budget ledger, noise and audit log as POST /v1/query).
+    Sql(sql::SqlArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -187,6 +191,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             serve::run_serve(&args)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sql(args) => sql::run_sql(&args),
     }
 }
 

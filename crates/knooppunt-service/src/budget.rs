@@ -129,7 +129,8 @@ impl BudgetError {
 /// How much ε every analyst gets per period.
 ///
 /// ```json
-/// {"epsilon_per_period": "3.0", "period": "month", "overrides": {"a.jansen": "5.0"}}
+/// {"epsilon_per_period": "3.0", "period": "month", "overrides": {"a.jansen": "5.0"},
+///  "query": {"epsilon_per_query": "0.1", "delta": "1/10000000"}}
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -141,6 +142,9 @@ pub struct BudgetConfig {
     /// Per-analyst budgets per period, replacing `epsilon_per_period`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub overrides: BTreeMap<String, MicroEpsilon>,
+    /// What each analyst query costs and how it is noised (ε per query,
+    /// δ, contribution bounds): `"query": {…}`.
+    pub query: crate::analyst::QueryConfig,
 }
 
 impl BudgetConfig {
@@ -153,6 +157,7 @@ impl BudgetConfig {
             epsilon_per_period,
             period,
             overrides: BTreeMap::new(),
+            query: crate::analyst::QueryConfig::default(),
         }
     }
 

@@ -11,6 +11,7 @@
 //!   caches) the release per peildatum, and appends one audit record per
 //!   successful data response before returning it.
 
+pub mod analyst;
 pub mod body;
 pub mod budget;
 mod purpose;

@@ -1,0 +1,207 @@
+//! `knooppunt sql`: analyst SQL against a local lake, through the same
+//! service as `POST /v1/query` (the same gate, budget ledger, noise and
+//! audit log; `budget/` and `audit/` beside the lake by default).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use knooppunt_query::{Engine, EngineOptions};
+use knooppunt_service::{BudgetConfig, Endpoint, Purposes, Service, ServiceError, ServiceOptions};
+use serde_json::Value;
+
+use crate::audit::AuditOpts;
+
+/// Options of `knooppunt sql`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct SqlArgs {
+    /// Lake directory (as written by `knooppunt ingest`).
+    #[arg(long, env = "KNOOPPUNT_LAKE")]
+    lake: PathBuf,
+    /// The token file (see `knooppunt token`).
+    #[arg(long, env = "KNOOPPUNT_TOKENS")]
+    tokens: PathBuf,
+    /// File holding the analyst's bearer token (never pass the token itself
+    /// on the command line).
+    #[arg(long, env = "KNOOPPUNT_TOKEN_FILE")]
+    token_file: PathBuf,
+    /// Reference date (default: the lake's latest date).
+    #[arg(long)]
+    peildatum: Option<NaiveDate>,
+    /// Print the answer as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Purposes and the roles allowed to state them (JSON), as for `serve`.
+    #[arg(long)]
+    purposes: Option<PathBuf>,
+    /// Privacy-budget ledger directory; default: `budget/` beside the lake.
+    #[arg(long, env = "KNOOPPUNT_BUDGET_DIR")]
+    budget_dir: Option<PathBuf>,
+    /// Budget configuration (JSON), as for `serve`.
+    #[arg(long)]
+    budget_config: Option<PathBuf>,
+    #[command(flatten)]
+    audit: AuditOpts,
+    /// One SELECT over the analyst tables.
+    sql: String,
+}
+
+/// Runs one analyst query; exit code 0 answered, 3 refused (rule or
+/// budget), 2 other errors.
+pub(crate) fn run_sql(args: &SqlArgs) -> Result<ExitCode> {
+    let token = std::fs::read_to_string(&args.token_file)
+        .with_context(|| format!("reading the token file {}", args.token_file.display()))?;
+    let token = token.trim().to_string();
+    let purposes = match &args.purposes {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Purposes::from_json(&text).with_context(|| format!("purposes {}", path.display()))?
+        }
+        None => Purposes::default(),
+    };
+    let budget = match &args.budget_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            BudgetConfig::from_json(&text)
+                .with_context(|| format!("budget configuration {}", path.display()))?
+        }
+        None => BudgetConfig::default(),
+    };
+    let budget_dir = args
+        .budget_dir
+        .clone()
+        .unwrap_or_else(|| args.lake.parent().unwrap_or(Path::new(".")).join("budget"));
+    let options = ServiceOptions {
+        lake: args.lake.clone(),
+        tokens: args.tokens.clone(),
+        release: Default::default(),
+        purposes,
+        rate_limit: None,
+        budget_dir,
+        budget,
+    };
+    let engine = Engine::open(&args.lake, EngineOptions::default())?;
+    let audit = args.audit.open(&args.lake)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = runtime.block_on(async {
+        let service = Service::new(engine, audit, options)?;
+        let access = service
+            .authorize(Some(&token), Some(args.audit.purpose()), Endpoint::Query)
+            .await?;
+        let answer = service
+            .query_from(&access, &args.sql, args.peildatum, "cli")
+            .await;
+        // Dropping the service flushes the audit log.
+        drop(service);
+        answer
+    });
+    match outcome {
+        Ok(answer) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print!("{}", table(&answer));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(
+            e @ (ServiceError::QueryRefused { .. }
+            | ServiceError::BudgetExhausted
+            | ServiceError::RoleForbidden
+            | ServiceError::PurposeMissing
+            | ServiceError::PurposeForbidden
+            | ServiceError::Unauthorized
+            | ServiceError::BadRequest(_)),
+        ) => {
+            eprintln!("knooppunt: {e}");
+            Ok(ExitCode::from(3))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() => format!("{f:.2}"),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The answer as an aligned text table: keys, then `value ± half-width`
+/// (an AVG: `value [lo, hi]`), then the budget line.
+fn table(answer: &Value) -> String {
+    let columns: Vec<String> = answer["columns"]
+        .as_array()
+        .map(|c| c.iter().map(text).collect())
+        .unwrap_or_default();
+    let mut lines = vec![columns.clone()];
+    for row in answer["rows"].as_array().into_iter().flatten() {
+        let cells = columns
+            .iter()
+            .map(|c| {
+                let v = &row[c.as_str()];
+                if !v.is_object() {
+                    return text(v);
+                }
+                match v["half_width_95"].as_u64() {
+                    Some(h) => format!("{} ± {h}", text(&v["value"])),
+                    None => match v["interval_95"].as_array() {
+                        Some(i) if i.len() == 2 => {
+                            format!("{} [{}, {}]", text(&v["value"]), text(&i[0]), text(&i[1]))
+                        }
+                        _ => format!("{} [no interval]", text(&v["value"])),
+                    },
+                }
+            })
+            .collect();
+        lines.push(cells);
+    }
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for line in &lines {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    let withheld = answer["withheld"].as_u64().unwrap_or(0);
+    if withheld > 0 {
+        out.push_str(&format!(
+            "{withheld} group(s) with private keys withheld (noisy count below the threshold)\n"
+        ));
+    }
+    out.push_str(&format!(
+        "95 % intervals; ε charged {}, ε left {}{}; peildatum {}\n",
+        text(&answer["epsilon_charged"]),
+        text(&answer["budget_left"]),
+        if answer["cached"].as_bool() == Some(true) {
+            " (cached answer)"
+        } else {
+            ""
+        },
+        text(&answer["peildatum"]),
+    ));
+    out
+}

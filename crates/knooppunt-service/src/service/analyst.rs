@@ -1,0 +1,201 @@
+//! [`Service::query`]: analyst SQL end to end — gate and rewrite, the
+//! budget debited before execution (or the cached answer), exact bounded
+//! aggregates, noise in Rust, and one audit record before the answer
+//! leaves (see [`crate::analyst`] for the calibration).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{NaiveDate, Utc};
+use knooppunt_audit::{Outcome, RecordKind};
+use knooppunt_privacy::dp::NoiseRng;
+use knooppunt_query::AnalystError;
+use serde_json::Value;
+
+use super::{Access, Endpoint, Service, internal};
+use crate::analyst::{Calibration, POLICY_VERSION, answer_body, noisy_rows};
+use crate::{BudgetError, CacheKey, Charge, MicroEpsilon, ServiceError};
+
+/// Longest SQL text accepted (bytes).
+pub(crate) const MAX_SQL_BYTES: usize = 16 * 1024;
+
+/// Rule recorded when an answered query fails while executing: one
+/// data-independent error, never a value.
+const EXECUTION_FAILED: &str = "execution_failed";
+
+impl Service {
+    /// Answers analyst SQL with differential privacy (PRIVACY.md, "Analyst
+    /// SQL"), over the HTTP API's client name.
+    pub async fn query(
+        &self,
+        access: &Access,
+        sql: &str,
+        peildatum: Option<NaiveDate>,
+    ) -> Result<Value, ServiceError> {
+        self.query_from(access, sql, peildatum, "http").await
+    }
+
+    /// [`Service::query`] with the audit record's `client` (`http`, `cli`).
+    ///
+    /// The flow: the gate and rewrite over the token's scope (a refusal
+    /// names its rule) → the cost (ε per query, from the budget
+    /// configuration) debited durably before anything runs, or the stored
+    /// answer of the identical plan on the same snapshot at no cost →
+    /// exact bounded aggregates → noise → the answer stored for later
+    /// identical queries → one audit record → the answer. Refusals
+    /// (rules, exhausted budget, bad input) and failures after the debit
+    /// are recorded too, with the SQL text; nothing else is returned.
+    pub async fn query_from(
+        &self,
+        access: &Access,
+        sql: &str,
+        peildatum: Option<NaiveDate>,
+        client: &str,
+    ) -> Result<Value, ServiceError> {
+        access.check(Endpoint::Query)?;
+        let started = Instant::now();
+        let mut draft = self.draft(access, RecordKind::Query, None);
+        draft.client = client.to_string();
+        draft.sql = Some(sql.to_string());
+        draft.policy_version = POLICY_VERSION.to_string();
+        draft.snapshots = self
+            .engine
+            .snapshots()
+            .iter()
+            .map(|(source, id)| (source.name().to_string(), id.clone()))
+            .collect();
+        let outcome = self.answer_query(access, sql, peildatum, &mut draft).await;
+        match outcome {
+            Ok(body) => {
+                self.record(draft, started).await?;
+                Ok(body)
+            }
+            Err(error) => {
+                let rule = match &error {
+                    ServiceError::QueryRefused { rule } => *rule,
+                    ServiceError::BudgetExhausted | ServiceError::BadRequest(_) => error.code(),
+                    ServiceError::Internal => EXECUTION_FAILED,
+                    _ => return Err(error),
+                };
+                draft.outcome = Outcome::Refused {
+                    rule: rule.to_string(),
+                };
+                draft.cells_returned = 0;
+                match self.record(draft, started).await {
+                    Ok(()) => Err(error),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    async fn answer_query(
+        &self,
+        access: &Access,
+        sql: &str,
+        peildatum: Option<NaiveDate>,
+        draft: &mut knooppunt_audit::RecordDraft,
+    ) -> Result<Value, ServiceError> {
+        if sql.trim().is_empty() || sql.len() > MAX_SQL_BYTES {
+            return Err(ServiceError::BadRequest("sql"));
+        }
+        let peildatum = self.peildatum(peildatum).await?;
+        let config = &self.ledger.config().query;
+        let scope: Vec<String> = access.scope.iter().cloned().collect();
+        let session = self
+            .engine
+            .analyst_session(peildatum, &scope)
+            .await
+            .map_err(internal)?;
+        let query = match self
+            .engine
+            .analyst_prepare(&session, sql, &config.analyst_options())
+            .await
+        {
+            Ok(q) => q,
+            Err(AnalystError::Refused(g)) => {
+                return Err(ServiceError::QueryRefused { rule: g.rule });
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        draft.plan_fingerprint = Some(query.fingerprint.clone());
+        draft.tables = query.tables.clone();
+        draft.columns = query.columns.clone();
+        let calibration = Calibration::new(&query, config)
+            .map_err(|e| ServiceError::QueryRefused { rule: e.0 })?;
+        draft.noise_scale = Some(calibration.max_std_dev());
+
+        // The debit, durable before the query runs (or the stored answer).
+        let cost = config.epsilon_per_query;
+        let key = CacheKey::new(query.fingerprint.clone(), self.snapshot_key.clone());
+        let ledger = Arc::clone(&self.ledger);
+        let subject = access.subject.clone();
+        let trace_id = draft.trace_id.clone();
+        let charged = {
+            let key = key.clone();
+            tokio::task::spawn_blocking(move || {
+                let now = Utc::now();
+                match ledger.charge(&subject, cost, &key, &trace_id, now) {
+                    Ok(Charge::Cached { answer }) => ledger
+                        .balance(&subject, now)
+                        .map(|b| (Charge::Cached { answer }, b.left)),
+                    Ok(debited @ Charge::Debited { left, .. }) => Ok((debited, left)),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .map_err(internal)?
+        };
+        let (charge, left) = match charged {
+            Ok(c) => c,
+            Err(BudgetError::Exhausted { left, .. }) => {
+                draft.budget_charged = Some(0.0);
+                draft.budget_left = Some(left.to_f64());
+                return Err(ServiceError::BudgetExhausted);
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        let (mut body, charged, cached) = match charge {
+            Charge::Cached { answer } => (answer, MicroEpsilon::ZERO, true),
+            Charge::Debited { charged, .. } => {
+                draft.budget_charged = Some(charged.to_f64());
+                draft.budget_left = Some(left.to_f64());
+                let exact = match self.engine.analyst_execute(&query).await {
+                    Ok(exact) => exact,
+                    Err(_) => {
+                        // One error for every failure: no message, no value.
+                        eprintln!("knooppunt-service: an analyst query failed while executing");
+                        return Err(ServiceError::Internal);
+                    }
+                };
+                let mut rng = NoiseRng::from_os().map_err(internal)?;
+                let rows = noisy_rows(&query, &exact, &calibration, &mut rng);
+                let body = answer_body(&query, peildatum, &rows, &calibration);
+                let ledger = Arc::clone(&self.ledger);
+                let stored = body.clone();
+                tokio::task::spawn_blocking(move || ledger.store_answer(&key, &stored))
+                    .await
+                    .map_err(internal)?
+                    .map_err(internal)?;
+                (body, charged, false)
+            }
+        };
+        draft.budget_charged = Some(charged.to_f64());
+        draft.budget_left = Some(left.to_f64());
+        draft.cells_returned = body["rows"].as_array().map_or(0, |r| r.len() as u64);
+        if let Some(withheld) = body["withheld"].as_u64().filter(|w| *w > 0) {
+            draft
+                .cells_suppressed
+                .insert("threshold".to_string(), withheld);
+        }
+        if cached {
+            draft.noise_scale = body["mechanism"]["noise_scale"].as_f64();
+        }
+        if let Some(map) = body.as_object_mut() {
+            map.insert("epsilon_charged".into(), Value::String(charged.to_string()));
+            map.insert("budget_left".into(), Value::String(left.to_string()));
+            map.insert("cached".into(), Value::Bool(cached));
+        }
+        Ok(body)
+    }
+}
