@@ -55,12 +55,13 @@ fn args() -> Result<Args> {
 }
 
 /// One keep-alive connection: sends `request` and reads one answer
-/// (headers plus Content-Length body); returns the status.
+/// (headers, then a Content-Length body that is counted, not kept);
+/// returns the status.
 async fn exchange(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> Result<u16> {
     stream.write_all(request).await?;
     buf.clear();
-    let mut chunk = [0u8; 16 * 1024];
-    let (head_end, length) = loop {
+    let mut chunk = [0u8; 64 * 1024];
+    let (status, mut remaining) = loop {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
             bail!("connection closed");
@@ -77,17 +78,17 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> 
                         .flatten()
                 })
                 .context("content-length")?;
-            break (i + 4, length);
+            let status: u16 = head.get(9..12).context("status line")?.parse()?;
+            break (status, length.saturating_sub(buf.len() - (i + 4)));
         }
     };
-    while buf.len() < head_end + length {
+    while remaining > 0 {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
             bail!("connection closed in a body");
         }
-        buf.extend_from_slice(&chunk[..n]);
+        remaining = remaining.saturating_sub(n);
     }
-    let status = std::str::from_utf8(&buf[9..12])?.parse()?;
     Ok(status)
 }
 

@@ -99,10 +99,18 @@ impl Limiter {
                 b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate < burst
             });
         }
-        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
-            tokens: burst,
-            last: now,
-        });
+        if !buckets.contains_key(key) {
+            buckets.insert(
+                key.to_string(),
+                Bucket {
+                    tokens: burst,
+                    last: now,
+                },
+            );
+        }
+        let Some(bucket) = buckets.get_mut(key) else {
+            return Err(1);
+        };
         let elapsed = now.saturating_duration_since(bucket.last);
         bucket.tokens = (bucket.tokens + elapsed.as_secs_f64() * rate).min(burst);
         bucket.last = now;

@@ -15,7 +15,6 @@ use knooppunt_privacy::{Release, ReleaseConfig, ReleasedCell};
 use knooppunt_query::Engine;
 use serde_json::{Value, json};
 
-mod analyst;
 
 use crate::body::{Body, Listed};
 use crate::ratelimit::Limiter;
@@ -197,6 +196,12 @@ pub struct Service {
     default_peildatum: tokio::sync::OnceCell<NaiveDate>,
     /// Keyed by peildatum and the lake's snapshot ids.
     cache: tokio::sync::Mutex<BTreeMap<(NaiveDate, String), Arc<Released>>>,
+    /// The same releases by peildatum, read without waiting on `cache`
+    /// (which is held while a release is computed).
+    recent: std::sync::RwLock<BTreeMap<NaiveDate, Arc<Released>>>,
+    /// The audit record's snapshots and tables of every release (fixed
+    /// for the engine's lifetime).
+    sources: RecordDraft,
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -238,6 +243,8 @@ impl Service {
             None => json!({ "type": "FeatureCollection", "features": [] }),
         };
         let limiter = options.rate_limit.map(Limiter::new);
+        let mut sources = RecordDraft::new(RecordKind::Release, Actor::System, "", "", "");
+        crate::release::record_sources(&engine, &mut sources);
         let ledger = Ledger::open(&options.budget_dir, options.budget.clone()).map_err(|e| {
             ServiceError::Config(format!(
                 "budget ledger {}: {e}",
@@ -258,6 +265,8 @@ impl Service {
             ledger: Arc::new(ledger),
             default_peildatum: tokio::sync::OnceCell::new(),
             cache: tokio::sync::Mutex::new(BTreeMap::new()),
+            recent: std::sync::RwLock::new(BTreeMap::new()),
+            sources,
         })
     }
 
@@ -435,6 +444,14 @@ impl Service {
 
     async fn released(&self, requested: Option<NaiveDate>) -> Result<Arc<Released>, ServiceError> {
         let peildatum = self.peildatum(requested).await?;
+        if let Some(r) = self
+            .recent
+            .read()
+            .ok()
+            .and_then(|m| m.get(&peildatum).cloned())
+        {
+            return Ok(r);
+        }
         let key = (peildatum, self.snapshot_key.clone());
         let mut cache = self.cache.lock().await;
         if let Some(r) = cache.get(&key) {
@@ -445,6 +462,12 @@ impl Service {
             cache.pop_first();
         }
         cache.insert(key, Arc::clone(&released));
+        if let Ok(mut recent) = self.recent.write() {
+            *recent = cache
+                .iter()
+                .map(|((p, _), r)| (*p, Arc::clone(r)))
+                .collect();
+        }
         Ok(released)
     }
 
@@ -516,7 +539,8 @@ impl Service {
         draft.client = "http".to_string();
         draft.trace_id = trace_id();
         if let Some(r) = released {
-            crate::release::record_sources(&self.engine, &mut draft);
+            draft.snapshots = self.sources.snapshots.clone();
+            draft.tables = self.sources.tables.clone();
             draft.noise_scale = r.noise_scale;
             draft.policy_version = format!(
                 "{} {}",
