@@ -15,6 +15,7 @@ use knooppunt_privacy::{Release, ReleaseConfig, ReleasedCell};
 use knooppunt_query::Engine;
 use serde_json::{Value, json};
 
+mod analyst;
 
 use crate::body::{Body, Listed};
 use crate::ratelimit::Limiter;
