@@ -22,6 +22,7 @@ use knooppunt_synth::{SynthConfig, SynthReport, generate};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rand::{Rng, SeedableRng};
 
+mod analyst;
 mod oracle;
 mod release;
 mod serve;

@@ -1,0 +1,202 @@
+//! Analyst SQL through the binary: `knooppunt sql` and `POST /v1/query`
+//! on the same lake share the budget ledger, the answer cache and the
+//! audit log; refusals name the rule.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use super::{Workdir, binary};
+
+const SQL: &str = "SELECT buurtcode, COUNT(*) AS n FROM brp GROUP BY buurtcode";
+
+fn token(tokens: &Path, role: &str, subject: &str) -> String {
+    let out = Command::new(binary())
+        .args(["token", "create", "--role", role, "--scope", "GM0034"])
+        .args(["--name", &format!("e2e {role}"), "--subject", subject])
+        .arg("--tokens")
+        .arg(tokens)
+        .env_remove("KNOOPPUNT_TOKENS")
+        .output()
+        .expect("token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}
+
+fn sql(work: &Workdir, token_file: &Path, json: bool, query: &str) -> Output {
+    let mut cmd = Command::new(binary());
+    cmd.arg("sql")
+        .arg("--lake")
+        .arg(work.path("lake"))
+        .arg("--tokens")
+        .arg(work.path("tokens.json"))
+        .arg("--token-file")
+        .arg(token_file)
+        .args(["--purpose", "bibob"])
+        .env_remove("KNOOPPUNT_AUDIT_LOG")
+        .env_remove("KNOOPPUNT_BUDGET_DIR")
+        .env_remove("KNOOPPUNT_AUDIT_KEY_FILE");
+    if json {
+        cmd.arg("--json");
+    }
+    cmd.arg(query).output().expect("knooppunt sql")
+}
+
+/// One HTTP/1.1 POST of a JSON body; the status code and the body.
+fn post(addr: &str, token: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let request = format!(
+        "POST /v1/query HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         X-Purpose: bibob\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Pass: the CLI answers with `value ± half-width` and charges ε 0.1; the
+/// same question again (CLI, JSON) and over HTTP is the cached answer at no
+/// cost; a MIN is refused with its rule (exit 3, HTTP 422); a dashboard
+/// token gets 403; a malformed body 400; the audit log holds the CLI's and
+/// the API's query records and verifies.
+#[test]
+fn sql_and_post_query_share_ledger_cache_and_audit_log() {
+    let work = Workdir::new(0.02, 21, false);
+    assert!(work.ingest(false).status.success());
+    let tokens = work.path("tokens.json");
+    let analyst = token(&tokens, "analyst", "a.jansen");
+    let dashboard = token(&tokens, "dashboard", "d.de.vries");
+    let token_file = work.path("analyst.token");
+    std::fs::write(&token_file, format!("{analyst}\n")).expect("token file");
+
+    let first = sql(&work, &token_file, false, SQL);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(stdout.contains(" ± "), "{stdout}");
+    assert!(stdout.contains("ε charged 0.1, ε left 2.9"), "{stdout}");
+    let again = sql(&work, &token_file, true, SQL);
+    assert!(again.status.success());
+    let cached: Value = serde_json::from_slice(&again.stdout).expect("json answer");
+    assert_eq!(cached["cached"], true);
+    assert_eq!(cached["epsilon_charged"], "0.0");
+    let refused = sql(
+        &work,
+        &token_file,
+        false,
+        "SELECT MIN(geboortejaar) FROM brp",
+    );
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("aggregate_not_allowed"));
+
+    let audit = work.path("audit");
+    let mut child = Command::new(binary())
+        .args(["serve", "--bind", "127.0.0.1:0", "--lake"])
+        .arg(work.path("lake"))
+        .arg("--tokens")
+        .arg(&tokens)
+        .arg("--audit-log")
+        .arg(&audit)
+        .env_remove("KNOOPPUNT_AUDIT_KEY_FILE")
+        .env_remove("KNOOPPUNT_BUDGET_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("address").expect("line");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    let body = serde_json::json!({ "sql": SQL }).to_string();
+    let (s, text) = post(&addr, &analyst, &body);
+    assert_eq!(s, 200, "{text}");
+    let answer: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        answer["cached"], true,
+        "the CLI's answer, from the shared cache"
+    );
+    assert_eq!(answer["rows"], cached["rows"]);
+    assert_eq!(answer["budget_left"], "2.9");
+    let (s, text) = post(
+        &addr,
+        &analyst,
+        &serde_json::json!({ "sql": "SELECT COUNT(*) AS n FROM brp", "peildatum": "2025-01-01" })
+            .to_string(),
+    );
+    assert_eq!(s, 200, "{text}");
+    let (s, text) = post(
+        &addr,
+        &analyst,
+        r#"{"sql": "SELECT buurtcode, MAX(geboortejaar) FROM brp GROUP BY buurtcode"}"#,
+    );
+    assert_eq!(s, 422, "{text}");
+    assert!(text.contains("aggregate_not_allowed"), "{text}");
+    let (s, _) = post(&addr, &dashboard, &body);
+    assert_eq!(s, 403);
+    let (s, text) = post(&addr, &analyst, "{\"sql\": 1}");
+    assert_eq!(s, 400, "{text}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert!(child.wait().expect("wait").success());
+    let verify = Command::new(binary())
+        .args(["audit", "verify", "--log"])
+        .arg(&audit)
+        .output()
+        .expect("verify");
+    assert!(verify.status.success());
+    let text = std::fs::read_dir(&audit)
+        .expect("audit dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .map(|e| std::fs::read_to_string(e.path()).expect("segment"))
+        .collect::<String>();
+    let queries: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["kind"] == "query" && r["command"] == "POST /v1/query")
+        .collect();
+    let by = |client: &str, status: &str| {
+        queries
+            .iter()
+            .filter(|r| r["client"] == client && r["outcome"]["status"] == status)
+            .count()
+    };
+    assert_eq!(by("cli", "released"), 2);
+    assert_eq!(by("cli", "refused"), 1);
+    assert_eq!(by("http", "released"), 2);
+    // The MAX refusal, the dashboard's role refusal and the bad body.
+    assert_eq!(by("http", "refused"), 3, "{queries:?}");
+}
