@@ -1,0 +1,214 @@
+//! Overhead of analyst SQL (issue 7, "Benchmark"): the same exact
+//! question — registrations joined to addresses, counted per buurt — at
+//! scale 10 (≈ 1.5 million inhabitants), in plain DataFusion and through
+//! the privacy path.
+//!
+//! - `analyst/plain_datafusion`: [`Engine::sql_trusted`] with the join,
+//!   the scope filter and GROUP BY buurtcode (no gate, no bounding, no
+//!   noise).
+//! - `analyst/gate_rewrite_execute_noise`: [`Engine::analyst_prepare`]
+//!   (plan, gate, rewrite: per-person contribution bounding after the join,
+//!   total expressions) + [`Engine::analyst_execute`] (exact bounded
+//!   aggregates, public buurt domain completed) + calibration and discrete
+//!   Laplace noise from the OS-keyed ChaCha20 RNG, in an analyst session
+//!   built once.
+//! - `analyst/with_session`: the same plus building the analyst session
+//!   (scoped views), as every `Service::query` does.
+//! - `analyst/with_ledger`: the same plus the durable debit
+//!   (`Ledger::charge`, fsync) and storing the answer (fsync, rename), each
+//!   iteration under a new cache key.
+//!
+//! The lake is `benches/peer/work/scale-10/lake` (git-ignored, shared with
+//! the DuckDB peer); when absent it is generated (knooppunt-synth, scale 10,
+//! seed 1) and ingested there first.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use knooppunt_benches::almere_buurten;
+use knooppunt_core::SystemClock;
+use knooppunt_ingest::{IngestOptions, NoProgress, PseudonymKey, ingest};
+use knooppunt_privacy::dp::NoiseRng;
+use knooppunt_query::{Engine, EngineOptions};
+use knooppunt_service::analyst::{Calibration, QueryConfig, answer_body, noisy_rows};
+use knooppunt_service::{BudgetConfig, CacheKey, Charge, Ledger, MicroEpsilon, Period};
+use knooppunt_synth::{SynthConfig, generate};
+
+/// The values of text column `i` of `batches` (NULLs skipped).
+fn text_column(batches: &[RecordBatch], i: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let col = cast(b.column(i), &DataType::Utf8).unwrap();
+        let col = col.as_string::<i32>();
+        out.extend(
+            (0..col.len())
+                .filter(|r| col.is_valid(*r))
+                .map(|r| col.value(r).to_string()),
+        );
+    }
+    out
+}
+
+const ANALYST_SQL: &str = "SELECT a.buurtcode, COUNT(*) AS n FROM actuele_inschrijvingen p \
+     JOIN adressen a ON p.adresseerbaarobject_id = a.identificatie GROUP BY a.buurtcode";
+
+fn lake() -> PathBuf {
+    let work = Path::new(env!("CARGO_MANIFEST_DIR")).join("peer/work/scale-10");
+    let lake = work.join("lake");
+    if !lake.join("brp").exists() {
+        let exports = work.join("analyst-exports");
+        generate(
+            &SynthConfig {
+                out: exports.clone(),
+                scale: 10.0,
+                seed: 1,
+                clean: false,
+                buurten: almere_buurten(),
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+        ingest(
+            &IngestOptions {
+                exports,
+                lake: lake.clone(),
+                key: PseudonymKey::from_secret(&[7u8; 32]).unwrap(),
+                clock: Arc::new(SystemClock),
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    }
+    lake
+}
+
+fn bench_analyst(c: &mut Criterion) {
+    let lake = lake();
+    let engine = Engine::open(&lake, EngineOptions::default()).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let peildatum = runtime.block_on(engine.default_peildatum()).unwrap();
+    let scope = text_column(
+        &runtime
+            .block_on(engine.sql_trusted(
+                peildatum,
+                "SELECT DISTINCT gemeentecode FROM buurten ORDER BY 1",
+            ))
+            .unwrap(),
+        0,
+    );
+    let in_scope = scope
+        .iter()
+        .map(|g| format!("'{g}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let plain = format!(
+        "SELECT a.buurtcode, COUNT(*) AS n FROM actuele_inschrijvingen p \
+         JOIN adressen a ON p.adresseerbaarobject_id = a.identificatie \
+         WHERE p.gemeentecode IN ({in_scope}) AND a.gemeentecode IN ({in_scope}) \
+         GROUP BY a.buurtcode"
+    );
+    let config = QueryConfig::default();
+    let options = config.analyst_options();
+    let session = runtime
+        .block_on(engine.analyst_session(peildatum, &scope))
+        .unwrap();
+
+    let gated = || async {
+        let q = engine
+            .analyst_prepare(&session, ANALYST_SQL, &options)
+            .await
+            .unwrap();
+        let exact = engine.analyst_execute(&q).await.unwrap();
+        let calibration = Calibration::new(&q, &config).unwrap();
+        let mut rng = NoiseRng::from_os().unwrap();
+        let rows = noisy_rows(&q, &exact, &calibration, &mut rng);
+        answer_body(&q, peildatum, &rows, &calibration)
+    };
+    // Sanity: both paths see the same groups (the analyst answer adds the
+    // empty buurten of the public domain).
+    let plain_rows: usize = runtime
+        .block_on(engine.sql_trusted(peildatum, &plain))
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    let answer = runtime.block_on(gated());
+    let gated_rows = answer["rows"].as_array().unwrap().len();
+    eprintln!(
+        "analyst bench: scale 10, peildatum {peildatum}, scope {scope:?}: {plain_rows} groups plain, {gated_rows} released"
+    );
+    assert!(gated_rows >= plain_rows);
+
+    let budget_dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(
+        budget_dir.path(),
+        BudgetConfig::new(MicroEpsilon::from_epsilon(1_000_000).unwrap(), Period::Year),
+    )
+    .unwrap();
+    let mut counter = 0u64;
+
+    let mut group = c.benchmark_group("analyst");
+    group
+        .sample_size(20)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(15));
+    group.bench_function("plain_datafusion", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(engine.sql_trusted(peildatum, &plain))
+                .unwrap()
+        })
+    });
+    group.bench_function("gate_rewrite_execute_noise", |b| {
+        b.iter(|| runtime.block_on(gated()))
+    });
+    group.bench_function("with_session", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let session = engine.analyst_session(peildatum, &scope).await.unwrap();
+                let q = engine
+                    .analyst_prepare(&session, ANALYST_SQL, &options)
+                    .await
+                    .unwrap();
+                let exact = engine.analyst_execute(&q).await.unwrap();
+                let calibration = Calibration::new(&q, &config).unwrap();
+                let mut rng = NoiseRng::from_os().unwrap();
+                let rows = noisy_rows(&q, &exact, &calibration, &mut rng);
+                answer_body(&q, peildatum, &rows, &calibration)
+            })
+        })
+    });
+    group.bench_function("with_ledger", |b| {
+        b.iter(|| {
+            counter += 1;
+            let key = CacheKey::new(format!("bench-{counter}"), "scale-10");
+            let charge = ledger
+                .charge(
+                    "bench",
+                    config.epsilon_per_query,
+                    &key,
+                    "trace",
+                    chrono::Utc::now(),
+                )
+                .unwrap();
+            assert!(matches!(charge, Charge::Debited { .. }));
+            let answer = runtime.block_on(gated());
+            ledger.store_answer(&key, &answer).unwrap();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_analyst);
+criterion_main!(benches);
