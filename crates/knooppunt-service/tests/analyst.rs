@@ -567,3 +567,43 @@ async fn intervals_contain_the_exact_value_about_95_percent_of_the_time() {
         / 20_000.0;
     assert!(mean.abs() < 0.1, "mean noise {mean}");
 }
+
+/// Calibration: for counts, sums and averages together, with and without
+/// GROUP BY. Pass: the worst-case privacy loss of the whole answer,
+/// Σ over the values of a row of max_groups · Δⱼ / bⱼ, is exactly ε
+/// (exact rational arithmetic), and a single count gets b = L1 / ε.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calibration_spends_exactly_epsilon_over_the_whole_answer() {
+    let lake = Lake::small(false);
+    let engine = lake.engine();
+    let config = QueryConfig::default();
+    let epsilon = config.epsilon().unwrap();
+    for sql in [
+        "SELECT soort_adres, COUNT(*) AS n, AVG(geboortejaar) AS gj, SUM(geboortejaar) AS s \
+         FROM brp GROUP BY soort_adres",
+        "SELECT COUNT(DISTINCT persoon_id) AS n, SUM(geboortejaar) AS s FROM brp",
+        BY_BUURT,
+    ] {
+        let (q, _) = exact(&engine, sql, &config).await;
+        let c = Calibration::new(&q, &config).unwrap();
+        let mut loss: Option<Rational> = None;
+        for v in &c.values {
+            let term = Rational::from_integer(q.max_groups * v.sensitivity)
+                .unwrap()
+                .checked_div(v.scale)
+                .unwrap();
+            loss = Some(match loss {
+                None => term,
+                Some(l) => l.checked_add(term).unwrap(),
+            });
+        }
+        assert_eq!(loss, Some(epsilon), "{sql}");
+    }
+    let (q, _) = exact(&engine, BY_BUURT, &config).await;
+    let c = Calibration::new(&q, &config).unwrap();
+    let expected = Rational::from_integer(q.l1_sensitivity())
+        .unwrap()
+        .checked_div(epsilon)
+        .unwrap();
+    assert_eq!(c.values[0].scale, expected);
+}
