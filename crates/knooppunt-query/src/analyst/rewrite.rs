@@ -11,7 +11,7 @@ use datafusion::common::{Column, ScalarValue};
 use datafusion::execution::SessionState;
 use datafusion::functions_aggregate::count::count_udaf;
 use datafusion::functions_aggregate::sum::sum_udaf;
-use datafusion::functions_window::expr_fn::row_number;
+use datafusion::functions_window::expr_fn::lag;
 use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
@@ -245,13 +245,33 @@ pub(crate) fn rewrite(
         .collect();
     projected.extend(bounded);
     projected.push(hash.alias("__h"));
-    let rank = row_number()
-        .partition_by(vec![column("__u")])
-        .order_by(vec![column("__h").sort(true, false)])
+    // A unit's rows are contiguous when sorted by (unit, hash), so a row
+    // is among its unit's first `max_groups` exactly when the row
+    // `max_groups` places earlier belongs to another unit (or there is
+    // none). `lag` over coarse partitions (the unit's last two
+    // characters) computes this; `row_number() OVER (PARTITION BY unit)`
+    // gives the same rows but costs DataFusion per partition, and there
+    // is one per unit (BENCHMARKS.md, "Analyst SQL").
+    let max_groups = i64::try_from(options.max_groups).unwrap_or(i64::MAX);
+    let bucket = scalar(
+        state,
+        "right",
+        vec![try_cast(column("__u"), DataType::Utf8), lit(2i64)],
+    )?;
+    let earlier = lag(column("__u"), Some(max_groups), None)
+        .partition_by(vec![bucket])
+        .order_by(vec![
+            column("__u").sort(true, false),
+            column("__h").sort(true, false),
+        ])
         .build()
         .map_err(plan_err)?
-        .alias("__rn");
-    let max_groups = i64::try_from(options.max_groups).unwrap_or(i64::MAX);
+        .alias("__prev");
+    let first_groups = Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(column("__prev")),
+        Operator::IsDistinctFrom,
+        Box::new(column("__u")),
+    ));
 
     // 3. Sum the bounded values per group.
     let totals: Vec<Expr> = value_names
@@ -277,8 +297,8 @@ pub(crate) fn rewrite(
         .filter(u.is_not_null())
         .and_then(|b| b.aggregate(groups, per_unit))
         .and_then(|b| b.project(projected))
-        .and_then(|b| b.window(vec![rank]))
-        .and_then(|b| b.filter(column("__rn").lt_eq(lit(max_groups))))
+        .and_then(|b| b.window(vec![earlier]))
+        .and_then(|b| b.filter(first_groups))
         .and_then(|b| b.aggregate(key_cols, totals))
         .and_then(|b| b.project(output))
         .and_then(|b| b.build())
