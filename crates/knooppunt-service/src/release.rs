@@ -50,12 +50,20 @@ pub fn cell_inputs(table: &IndicatorTable, registry: &Registry) -> Result<Vec<Ce
             v.denominator_key,
         ));
     }
-    let mut groups: BTreeMap<Signature, String> = BTreeMap::new();
+    // Grouped by unit too: when the numbers cannot tell denominators apart
+    // (all zero, e.g. at a peildatum before any data), denominators of
+    // different units are still different numbers.
+    let mut groups: BTreeMap<(&str, Signature), String> = BTreeMap::new();
     let mut group_of: BTreeMap<&str, String> = BTreeMap::new();
     for (id, mut signature) in by_indicator {
         signature.sort();
+        let unit = registry
+            .queries()
+            .iter()
+            .find(|q| q.id == id)
+            .map_or("", |q| q.denominator_unit.name());
         let name = groups
-            .entry(signature)
+            .entry((unit, signature))
             .or_insert_with(|| format!("denominator_of_{id}"))
             .clone();
         group_of.insert(id, name);
