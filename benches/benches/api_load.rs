@@ -9,7 +9,8 @@
 //! throughput and the p50/p90/p99/max latency of 200 answers.
 //!
 //! `cargo bench --workspace --profile dev --bench api_load -- [--seconds S]
-//! [--concurrency C] [--scale X] [--limit N]`
+//! [--concurrency C] [--scale X] [--limit N] [--server-threads N]
+//! [--client-threads N]` (defaults: 10 s, 64, 0.2, 10, 2, 1)
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ struct Args {
     concurrency: usize,
     scale: f64,
     limit: usize,
+    server_threads: usize,
+    client_threads: usize,
 }
 
 fn args() -> Result<Args> {
@@ -38,6 +41,8 @@ fn args() -> Result<Args> {
         concurrency: 64,
         scale: 0.2,
         limit: 10,
+        server_threads: 2,
+        client_threads: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -47,6 +52,8 @@ fn args() -> Result<Args> {
             "--concurrency" => out.concurrency = value()?.parse()?,
             "--scale" => out.scale = value()?.parse()?,
             "--limit" => out.limit = value()?.parse()?,
+            "--server-threads" => out.server_threads = value()?.parse()?,
+            "--client-threads" => out.client_threads = value()?.parse()?,
             // cargo bench passes --bench; criterion-style filters are ignored.
             _ => {}
         }
@@ -142,7 +149,7 @@ fn main() -> Result<()> {
         Arc::new(SystemClock),
     )?;
     let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(args.server_threads)
         .enable_all()
         .build()?;
     let engine = Engine::open(dir.path().join("lake"), EngineOptions::default())?;
@@ -183,7 +190,7 @@ fn main() -> Result<()> {
     )
     .into_bytes();
     let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(args.client_threads)
         .enable_all()
         .build()?;
     let request = Arc::new(request);
