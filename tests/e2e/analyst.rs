@@ -2,10 +2,10 @@
 //! on the same lake share the budget ledger, the answer cache and the
 //! audit log; refusals name the rule.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -115,27 +115,7 @@ fn sql_and_post_query_share_ledger_cache_and_audit_log() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("aggregate_not_allowed"));
 
     let audit = work.path("audit");
-    let mut child = Command::new(binary())
-        .args(["serve", "--bind", "127.0.0.1:0", "--lake"])
-        .arg(work.path("lake"))
-        .arg("--tokens")
-        .arg(&tokens)
-        .arg("--audit-log")
-        .arg(&audit)
-        .env_remove("KNOOPPUNT_AUDIT_KEY_FILE")
-        .env_remove("KNOOPPUNT_BUDGET_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines.next().expect("address").expect("line");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
+    let (mut child, addr) = super::serve::start_serve(&work, &tokens, &audit, &[], "http");
     let body = serde_json::json!({ "sql": SQL }).to_string();
     let (s, text) = post(&addr, &analyst, &body);
     assert_eq!(s, 200, "{text}");

@@ -55,6 +55,44 @@ fn get(addr: &str, path: &str, token: &str, purpose: Option<&str>) -> (u16, Stri
     (status, body)
 }
 
+/// Starts `knooppunt serve` on a free port with `extra` arguments; the
+/// child and the address it printed after `listening on {scheme}://`.
+pub(super) fn start_serve(
+    work: &Workdir,
+    tokens: &Path,
+    audit: &Path,
+    extra: &[&std::ffi::OsStr],
+    scheme: &str,
+) -> (std::process::Child, String) {
+    let mut child = Command::new(binary())
+        .args(["serve", "--bind", "127.0.0.1:0", "--lake"])
+        .arg(work.path("lake"))
+        .arg("--tokens")
+        .arg(tokens)
+        .arg("--audit-log")
+        .arg(audit)
+        .args(extra)
+        .env_remove("KNOOPPUNT_AUDIT_KEY_FILE")
+        .env_remove("KNOOPPUNT_BUDGET_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let marker = format!("listening on {scheme}://");
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve printed its address")
+            .expect("line");
+        if let Some(rest) = line.split(&marker).nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    (child, addr)
+}
+
 #[test]
 fn serve_answers_each_role_and_stops_gracefully() {
     let work = Workdir::new(0.02, 11, false);
@@ -79,29 +117,7 @@ fn serve_answers_each_role_and_stops_gracefully() {
     assert_eq!(listed.lines().filter(|l| l.ends_with("active")).count(), 4);
 
     let audit = work.path("audit");
-    let mut child = Command::new(binary())
-        .args(["serve", "--bind", "127.0.0.1:0", "--lake"])
-        .arg(work.path("lake"))
-        .arg("--tokens")
-        .arg(&tokens)
-        .arg("--audit-log")
-        .arg(&audit)
-        .env_remove("KNOOPPUNT_AUDIT_KEY_FILE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("serve printed its address")
-            .expect("line");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
+    let (mut child, addr) = start_serve(&work, &tokens, &audit, &[], "http");
 
     let (s, body) = get(
         &addr,
@@ -207,33 +223,13 @@ fn serve_speaks_tls_when_given_a_certificate() {
     std::fs::write(&cert, certified.cert.pem()).expect("cert");
     std::fs::write(&key, certified.signing_key.serialize_pem()).expect("key");
 
-    let mut child = Command::new(binary())
-        .args(["serve", "--bind", "127.0.0.1:0", "--lake"])
-        .arg(work.path("lake"))
-        .arg("--tokens")
-        .arg(&tokens)
-        .arg("--audit-log")
-        .arg(work.path("audit"))
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .env_remove("KNOOPPUNT_AUDIT_KEY_FILE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("serve printed its address")
-            .expect("line");
-        if let Some(rest) = line.split("listening on https://").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
+    let tls_args = [
+        std::ffi::OsStr::new("--tls-cert"),
+        cert.as_os_str(),
+        std::ffi::OsStr::new("--tls-key"),
+        key.as_os_str(),
+    ];
+    let (mut child, addr) = start_serve(&work, &tokens, &work.path("audit"), &tls_args, "https");
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(certified.cert.der().clone()).expect("root");

@@ -290,10 +290,7 @@ async fn not_found() -> ApiError {
             (openapi::Catalogue = "application/json"),
             (String = "text/csv"),
             (Vec<u8> = "application/vnd.apache.arrow.stream"))),
-        (status = 401, description = "No valid token", body = openapi::ErrorBody),
-        (status = 403, description = "Purpose not allowed", body = openapi::ErrorBody),
-        (status = 406, description = "No acceptable form", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = openapi::ErrorBody),
+        openapi::Refusals,
     ))]
 async fn catalogue(
     State(service): State<Arc<Service>>,
@@ -316,10 +313,7 @@ async fn catalogue(
     responses(
         (status = 200, description = "GeoJSON", content(
             (openapi::FeatureCollection = "application/geo+json"))),
-        (status = 401, description = "No valid token", body = openapi::ErrorBody),
-        (status = 403, description = "Purpose not allowed", body = openapi::ErrorBody),
-        (status = 406, description = "No acceptable form", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = openapi::ErrorBody),
+        openapi::Refusals,
     ))]
 async fn boundaries(
     State(service): State<Arc<Service>>,
@@ -355,11 +349,7 @@ async fn boundaries(
                 (String = "text/csv"),
                 (Vec<u8> = "application/vnd.apache.arrow.stream"))),
         (status = 400, description = "Invalid parameter", body = openapi::ErrorBody),
-        (status = 401, description = "No valid token", body = openapi::ErrorBody),
-        (status = 403, description = "Role or purpose not allowed", body = openapi::ErrorBody),
-        (status = 406, description = "No acceptable form", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = openapi::ErrorBody),
-        (status = 503, description = "The audit log is unavailable", body = openapi::ErrorBody),
+        openapi::Refusals,
     ))]
 async fn released_indicators(
     State(service): State<Arc<Service>>,
@@ -405,11 +395,7 @@ async fn released_indicators(
                 (String = "text/csv"),
                 (Vec<u8> = "application/vnd.apache.arrow.stream"))),
         (status = 400, description = "Invalid parameter", body = openapi::ErrorBody),
-        (status = 401, description = "No valid token", body = openapi::ErrorBody),
-        (status = 403, description = "Role or purpose not allowed", body = openapi::ErrorBody),
-        (status = 406, description = "No acceptable form", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = openapi::ErrorBody),
-        (status = 503, description = "The audit log is unavailable", body = openapi::ErrorBody),
+        openapi::Refusals,
     ))]
 async fn released_signals(
     State(service): State<Arc<Service>>,
@@ -447,12 +433,8 @@ async fn released_signals(
     responses(
         (status = 200, description = "The buurt's profile", body = openapi::BuurtProfile),
         (status = 400, description = "Invalid parameter", body = openapi::ErrorBody),
-        (status = 401, description = "No valid token", body = openapi::ErrorBody),
-        (status = 403, description = "Role or purpose not allowed", body = openapi::ErrorBody),
+        openapi::Refusals,
         (status = 404, description = "No such buurt within the token's scope", body = openapi::ErrorBody),
-        (status = 406, description = "No acceptable form", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = openapi::ErrorBody),
-        (status = 503, description = "The audit log is unavailable", body = openapi::ErrorBody),
     ))]
 async fn buurt(
     State(service): State<Arc<Service>>,
@@ -483,11 +465,7 @@ async fn buurt(
                 (String = "text/csv"),
                 (Vec<u8> = "application/vnd.apache.arrow.stream"))),
         (status = 400, description = "Invalid parameter", body = openapi::ErrorBody),
-        (status = 401, description = "No valid token", body = openapi::ErrorBody),
-        (status = 403, description = "Role or purpose not allowed", body = openapi::ErrorBody),
-        (status = 406, description = "No acceptable form", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = openapi::ErrorBody),
-        (status = 503, description = "The audit log is unavailable", body = openapi::ErrorBody),
+        openapi::Refusals,
     ))]
 async fn audit_records(
     State(service): State<Arc<Service>>,
@@ -524,11 +502,7 @@ async fn audit_records(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The verification report", body = openapi::AuditVerify),
-        (status = 401, description = "No valid token", body = openapi::ErrorBody),
-        (status = 403, description = "Role or purpose not allowed", body = openapi::ErrorBody),
-        (status = 406, description = "No acceptable form", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = openapi::ErrorBody),
-        (status = 503, description = "The audit log is unavailable", body = openapi::ErrorBody),
+        openapi::Refusals,
     ))]
 async fn audit_verify(
     State(service): State<Arc<Service>>,
@@ -551,11 +525,7 @@ async fn audit_verify(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The review", body = openapi::AuditReview),
-        (status = 401, description = "No valid token", body = openapi::ErrorBody),
-        (status = 403, description = "Role or purpose not allowed", body = openapi::ErrorBody),
-        (status = 406, description = "No acceptable form", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = openapi::ErrorBody),
-        (status = 503, description = "The audit log is unavailable", body = openapi::ErrorBody),
+        openapi::Refusals,
     ))]
 async fn audit_review(
     State(service): State<Arc<Service>>,
@@ -578,11 +548,7 @@ async fn audit_review(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Budgets", body = openapi::Budgets),
-        (status = 401, description = "No valid token", body = openapi::ErrorBody),
-        (status = 403, description = "Role or purpose not allowed", body = openapi::ErrorBody),
-        (status = 406, description = "No acceptable form", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = openapi::ErrorBody),
-        (status = 503, description = "The audit log is unavailable", body = openapi::ErrorBody),
+        openapi::Refusals,
     ))]
 async fn budgets(
     State(service): State<Arc<Service>>,

@@ -20,6 +20,29 @@ pub(crate) struct ErrorBody {
     message: String,
 }
 
+/// The refusals every endpoint behind a token can answer, each with an
+/// [`ErrorBody`].
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum Refusals {
+    /// No valid token (missing, unknown, expired or revoked).
+    #[response(status = 401)]
+    Unauthorized(#[to_schema] ErrorBody),
+    /// The role may not use the endpoint, or the purpose is missing or not
+    /// allowed for the role.
+    #[response(status = 403)]
+    Forbidden(#[to_schema] ErrorBody),
+    /// No acceptable form for the `Accept` header.
+    #[response(status = 406)]
+    NotAcceptable(#[to_schema] ErrorBody),
+    /// Over the token's rate limit; see `Retry-After`.
+    #[response(status = 429)]
+    RateLimited(#[to_schema] ErrorBody),
+    /// The audit log is unavailable, so nothing is released.
+    #[response(status = 503)]
+    AuditUnavailable(#[to_schema] ErrorBody),
+}
+
 /// Liveness or readiness.
 #[derive(ToSchema)]
 #[allow(dead_code)]

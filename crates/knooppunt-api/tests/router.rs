@@ -520,6 +520,33 @@ async fn every_successful_data_response_has_one_audit_record() {
     assert!(reads >= 2);
 }
 
+/// A fresh directory kept for the rest of the test run.
+fn scratch() -> PathBuf {
+    tempfile::tempdir().expect("dir").keep()
+}
+
+/// Another service over the fixture's lake and tokens.
+fn service_on(
+    f: &Fixture,
+    audit: AuditLog,
+    rate_limit: Option<knooppunt_service::RateLimit>,
+) -> Service {
+    Service::new(
+        Engine::open(&f.lake, EngineOptions::default()).expect("engine"),
+        audit,
+        ServiceOptions {
+            lake: f.lake.clone(),
+            tokens: f.token_path.clone(),
+            release: Default::default(),
+            purposes: Purposes::default(),
+            rate_limit,
+            budget_dir: scratch().join("budget"),
+            budget: Default::default(),
+        },
+    )
+    .expect("service")
+}
+
 /// A segment writer on a full disk.
 struct FullDisk;
 
@@ -548,20 +575,7 @@ async fn an_unwritable_audit_log_releases_nothing() {
         |_| Box::new(FullDisk),
     )
     .expect("audit");
-    let service = Service::new(
-        Engine::open(&f.lake, EngineOptions::default()).expect("engine"),
-        audit,
-        ServiceOptions {
-            lake: f.lake.clone(),
-            tokens: f.token_path.clone(),
-            release: Default::default(),
-            purposes: Purposes::default(),
-            rate_limit: None,
-            budget_dir: tempfile::tempdir().expect("dir").keep().join("budget"),
-            budget: Default::default(),
-        },
-    )
-    .expect("service");
+    let service = service_on(f, audit, None);
     let app = knooppunt_api::router(Arc::new(service));
     let t = Some(token(Role::Dashboard));
     for path in ["/v1/released/indicators", "/v1/released/signals"] {
@@ -727,24 +741,11 @@ async fn every_answer_carries_security_headers_and_no_cors_by_default() {
 async fn cors_only_for_configured_origins() {
     let f = fixture();
     let (audit, _) = AuditLog::open(
-        AuditConfig::new(tempfile::tempdir().expect("dir").keep().join("audit")),
+        AuditConfig::new(scratch().join("audit")),
         Arc::new(SystemClock),
     )
     .expect("audit");
-    let service = Service::new(
-        Engine::open(&f.lake, EngineOptions::default()).expect("engine"),
-        audit,
-        ServiceOptions {
-            lake: f.lake.clone(),
-            tokens: f.token_path.clone(),
-            release: Default::default(),
-            purposes: Purposes::default(),
-            rate_limit: None,
-            budget_dir: tempfile::tempdir().expect("dir").keep().join("budget"),
-            budget: Default::default(),
-        },
-    )
-    .expect("service");
+    let service = service_on(f, audit, None);
     let config = knooppunt_api::ApiConfig {
         cors_origins: vec!["https://dashboard.almere.nl".into()],
         hsts: true,
@@ -777,27 +778,13 @@ async fn cors_only_for_configured_origins() {
     assert!(!headers.contains_key("access-control-allow-origin"));
     assert!(
         knooppunt_api::router_with(
-            Arc::new(
-                Service::new(
-                    Engine::open(&f.lake, EngineOptions::default()).expect("engine"),
-                    AuditLog::open(
-                        AuditConfig::new(tempfile::tempdir().expect("dir").keep().join("a")),
-                        Arc::new(SystemClock),
-                    )
+            Arc::new(service_on(
+                f,
+                AuditLog::open(AuditConfig::new(scratch().join("a")), Arc::new(SystemClock))
                     .expect("audit")
                     .0,
-                    ServiceOptions {
-                        lake: f.lake.clone(),
-                        tokens: f.token_path.clone(),
-                        release: Default::default(),
-                        purposes: Purposes::default(),
-                        rate_limit: None,
-                        budget_dir: tempfile::tempdir().expect("dir").keep().join("budget"),
-                        budget: Default::default(),
-                    },
-                )
-                .expect("service")
-            ),
+                None
+            )),
             &knooppunt_api::ApiConfig {
                 cors_origins: vec!["bad\norigin".into()],
                 hsts: false,
@@ -811,27 +798,18 @@ async fn cors_only_for_configured_origins() {
 async fn a_token_over_its_rate_gets_429_with_retry_after() {
     let f = fixture();
     let (audit, _) = AuditLog::open(
-        AuditConfig::new(tempfile::tempdir().expect("dir").keep().join("audit")),
+        AuditConfig::new(scratch().join("audit")),
         Arc::new(SystemClock),
     )
     .expect("audit");
-    let service = Service::new(
-        Engine::open(&f.lake, EngineOptions::default()).expect("engine"),
+    let service = service_on(
+        f,
         audit,
-        ServiceOptions {
-            lake: f.lake.clone(),
-            tokens: f.token_path.clone(),
-            release: Default::default(),
-            purposes: Purposes::default(),
-            rate_limit: Some(knooppunt_service::RateLimit {
-                per_second: 0.01,
-                burst: 3,
-            }),
-            budget_dir: tempfile::tempdir().expect("dir").keep().join("budget"),
-            budget: Default::default(),
-        },
-    )
-    .expect("service");
+        Some(knooppunt_service::RateLimit {
+            per_second: 0.01,
+            burst: 3,
+        }),
+    );
     let app = knooppunt_api::router(Arc::new(service));
     for _ in 0..3 {
         let (status, _) = get_on(&app, "/v1/indicators", Some(token(Role::Analyst)), None).await;

@@ -57,38 +57,58 @@ pub(crate) struct ServeArgs {
     audit: AuditOpts,
 }
 
-/// Runs the server until interrupted.
-pub(crate) fn run_serve(args: &ServeArgs) -> Result<()> {
-    let purposes = match &args.purposes {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Purposes::from_json(&text).with_context(|| format!("purposes {}", path.display()))?
-        }
+/// The service's options shared by `serve` and `sql`: the purposes and
+/// budget configuration files (defaults when absent) and the ledger's
+/// directory (`budget/` beside the lake by default); default release
+/// parameters and no rate limit.
+pub(crate) fn service_options(
+    lake: &Path,
+    tokens: &Path,
+    purposes: Option<&Path>,
+    budget_dir: Option<&Path>,
+    budget_config: Option<&Path>,
+) -> Result<ServiceOptions> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let purposes = match purposes {
+        Some(path) => Purposes::from_json(&read(path)?)
+            .with_context(|| format!("purposes {}", path.display()))?,
         None => Purposes::default(),
     };
-    let mut options = ServiceOptions {
-        lake: args.lake.clone(),
-        tokens: args.tokens.clone(),
-        release: knooppunt_service::release::load_config(args.release_config.as_deref())?,
-        purposes,
-        rate_limit: match args.rate_limit.as_str() {
-            "off" => None,
-            text => Some(RateLimit::parse(text).map_err(anyhow::Error::msg)?),
-        },
-        budget_dir: PathBuf::new(),
-        budget: Default::default(),
+    let budget = match budget_config {
+        Some(path) => knooppunt_service::BudgetConfig::from_json(&read(path)?)
+            .with_context(|| format!("budget configuration {}", path.display()))?,
+        None => Default::default(),
     };
-    options.budget_dir = args
-        .budget_dir
-        .clone()
-        .unwrap_or_else(|| args.lake.parent().unwrap_or(Path::new(".")).join("budget"));
-    if let Some(path) = &args.budget_config {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        options.budget = knooppunt_service::BudgetConfig::from_json(&text)
-            .with_context(|| format!("budget configuration {}", path.display()))?;
-    }
+    Ok(ServiceOptions {
+        lake: lake.to_path_buf(),
+        tokens: tokens.to_path_buf(),
+        release: Default::default(),
+        purposes,
+        rate_limit: None,
+        budget_dir: budget_dir.map_or_else(
+            || lake.parent().unwrap_or(Path::new(".")).join("budget"),
+            Path::to_path_buf,
+        ),
+        budget,
+    })
+}
+
+/// Runs the server until interrupted.
+pub(crate) fn run_serve(args: &ServeArgs) -> Result<()> {
+    let mut options = service_options(
+        &args.lake,
+        &args.tokens,
+        args.purposes.as_deref(),
+        args.budget_dir.as_deref(),
+        args.budget_config.as_deref(),
+    )?;
+    options.release = knooppunt_service::release::load_config(args.release_config.as_deref())?;
+    options.rate_limit = match args.rate_limit.as_str() {
+        "off" => None,
+        text => Some(RateLimit::parse(text).map_err(anyhow::Error::msg)?),
+    };
     let tls = args
         .tls_cert
         .clone()

@@ -2,13 +2,13 @@
 //! service as `POST /v1/query` (the same gate, budget ledger, noise and
 //! audit log; `budget/` and `audit/` beside the lake by default).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use knooppunt_query::{Engine, EngineOptions};
-use knooppunt_service::{BudgetConfig, Endpoint, Purposes, Service, ServiceError, ServiceOptions};
+use knooppunt_service::{Endpoint, Service, ServiceError};
 use serde_json::Value;
 
 use crate::audit::AuditOpts;
@@ -53,36 +53,13 @@ pub(crate) fn run_sql(args: &SqlArgs) -> Result<ExitCode> {
     let token = std::fs::read_to_string(&args.token_file)
         .with_context(|| format!("reading the token file {}", args.token_file.display()))?;
     let token = token.trim().to_string();
-    let purposes = match &args.purposes {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Purposes::from_json(&text).with_context(|| format!("purposes {}", path.display()))?
-        }
-        None => Purposes::default(),
-    };
-    let budget = match &args.budget_config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            BudgetConfig::from_json(&text)
-                .with_context(|| format!("budget configuration {}", path.display()))?
-        }
-        None => BudgetConfig::default(),
-    };
-    let budget_dir = args
-        .budget_dir
-        .clone()
-        .unwrap_or_else(|| args.lake.parent().unwrap_or(Path::new(".")).join("budget"));
-    let options = ServiceOptions {
-        lake: args.lake.clone(),
-        tokens: args.tokens.clone(),
-        release: Default::default(),
-        purposes,
-        rate_limit: None,
-        budget_dir,
-        budget,
-    };
+    let options = crate::serve::service_options(
+        &args.lake,
+        &args.tokens,
+        args.purposes.as_deref(),
+        args.budget_dir.as_deref(),
+        args.budget_config.as_deref(),
+    )?;
     let engine = Engine::open(&args.lake, EngineOptions::default())?;
     let audit = args.audit.open(&args.lake)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -20,10 +20,10 @@ pub mod release;
 mod service;
 mod token;
 
+pub use body::{Body, Listed};
 pub use budget::{
     Balance, BudgetConfig, BudgetError, CacheKey, Charge, Ledger, LedgerEntry, MicroEpsilon, Period,
 };
-pub use body::{Body, Listed};
 pub use purpose::{Purpose, Purposes};
 pub use ratelimit::RateLimit;
 pub use service::{

@@ -734,13 +734,7 @@ impl Service {
             .collect();
         let total = matching.len();
         let recent = &matching[total.saturating_sub(limit)..];
-        let mut draft = RecordDraft::log_read(
-            Actor::Token(access.token_id.clone()),
-            &access.purpose,
-            access.endpoint.command(),
-        );
-        draft.client = "http".to_string();
-        draft.trace_id = trace_id();
+        let mut draft = log_read(access);
         draft.cells_returned = recent.len() as u64;
         let body = json!({ "total": total, "limit": limit, "records": recent });
         self.record(draft, started).await?;
@@ -760,13 +754,7 @@ impl Service {
             map.remove("dir");
             map.insert("ok".into(), Value::Bool(report.is_ok()));
         }
-        let mut draft = RecordDraft::log_read(
-            Actor::Token(access.token_id.clone()),
-            &access.purpose,
-            access.endpoint.command(),
-        );
-        draft.client = "http".to_string();
-        draft.trace_id = trace_id();
+        let draft = log_read(access);
         self.record(draft, started).await?;
         Ok(body)
     }
@@ -785,13 +773,7 @@ impl Service {
             .map_err(internal)?;
         let found = review(&records, &ReviewConfig::default());
         let body = serde_json::to_value(&found).map_err(internal)?;
-        let mut draft = RecordDraft::log_read(
-            Actor::Token(access.token_id.clone()),
-            &access.purpose,
-            access.endpoint.command(),
-        );
-        draft.client = "http".to_string();
-        draft.trace_id = trace_id();
+        let mut draft = log_read(access);
         draft.cells_returned = records.len() as u64;
         self.record(draft, started).await?;
         Ok(body)
@@ -826,15 +808,9 @@ impl Service {
             "balances": balances,
             "entries": entries,
         });
-        let mut draft = RecordDraft::log_read(
-            Actor::Token(access.token_id.clone()),
-            &access.purpose,
-            access.endpoint.command(),
-        );
+        let mut draft = log_read(access);
         draft.role = access.role.as_str().to_string();
         draft.tables = vec!["budget_ledger".to_string()];
-        draft.client = "http".to_string();
-        draft.trace_id = trace_id();
         draft.cells_returned = (balances.len() + entries.len()) as u64;
         self.record(draft, started).await?;
         Ok(body)
@@ -878,6 +854,18 @@ fn suppressed<'a>(cells: impl Iterator<Item = &'a ReleasedCell>) -> BTreeMap<Str
         }
     }
     out
+}
+
+/// The draft of a read of the audit log or the ledger over HTTP.
+fn log_read(access: &Access) -> RecordDraft {
+    let mut draft = RecordDraft::log_read(
+        Actor::Token(access.token_id.clone()),
+        &access.purpose,
+        access.endpoint.command(),
+    );
+    draft.client = "http".to_string();
+    draft.trace_id = trace_id();
+    draft
 }
 
 /// A random trace id (16 hex digits).
