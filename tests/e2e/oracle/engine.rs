@@ -395,3 +395,61 @@ fn differences_are_reported_readably() {
     );
     assert!(diffs[2].contains("extra row in engine"));
 }
+
+/// Analyst SQL (issue 7): a query prepared by the gate and rewrite of the
+/// local engine runs on an in-process Ballista cluster with exactly the
+/// local exact bounded answer: the rewritten plan (per-unit bounding with
+/// a keyed hash and a window, public domains) needs no custom function.
+#[test]
+fn ballista_standalone_gives_the_local_analyst_answers() {
+    use knooppunt_query::AnalystOptions;
+
+    let dir = synth_lake(7, 0.03);
+    let lake = dir.path().join("lake");
+    let open = |execution| {
+        Engine::open(
+            &lake,
+            EngineOptions {
+                threads: Some(2),
+                execution,
+                ..EngineOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let local = open(Execution::Local);
+    let ballista = open(Execution::BallistaStandalone);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let queries = [
+        "SELECT a.buurtcode, COUNT(*) AS n FROM actuele_inschrijvingen p \
+         JOIN adressen a ON p.adresseerbaarobject_id = a.identificatie GROUP BY a.buurtcode",
+        "SELECT soort_adres, COUNT(DISTINCT persoon_id) AS n, AVG(geboortejaar) AS gj \
+         FROM brp GROUP BY soort_adres",
+        "SELECT categorie, COUNT(*) AS n FROM meldingen GROUP BY categorie",
+        "SELECT buurtcode, SUM(koopsom) AS s FROM vastgoed GROUP BY buurtcode",
+    ];
+    runtime.block_on(async {
+        let peildatum = local.default_peildatum().await.unwrap();
+        let session = local
+            .analyst_session(peildatum, &["GM0034".to_string()])
+            .await
+            .unwrap();
+        for sql in queries {
+            let query = local
+                .analyst_prepare(&session, sql, &AnalystOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let here = local.analyst_execute(&query).await.unwrap();
+            let there = ballista.analyst_execute(&query).await.unwrap();
+            assert!(!here.values.is_empty(), "{sql}");
+            assert!(
+                here.values.iter().flatten().any(|v| *v != 0),
+                "{sql}: all zero"
+            );
+            assert_eq!(here, there, "{sql}");
+        }
+    });
+}
