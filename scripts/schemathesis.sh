@@ -26,7 +26,9 @@ cleanup() {
 trap cleanup EXIT
 
 "$BIN" synth --out "$WORK/exports" --scale 0.02 --seed 3 >/dev/null
-head -c 32 /dev/urandom >"$WORK/pseudonym.key"
+# 64 hex digits: random key material without whitespace (which the key
+# loader would trim).
+head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n" >"$WORK/pseudonym.key"
 "$BIN" ingest --exports "$WORK/exports" --lake "$WORK/lake" --key-file "$WORK/pseudonym.key" >/dev/null
 token() {
     "$BIN" token create --tokens "$WORK/tokens.json" --role "$1" --scope GM0034 --name "schemathesis $1" --subject "schemathesis-$1"
