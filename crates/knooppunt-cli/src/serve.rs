@@ -222,6 +222,14 @@ pub(crate) fn demo_serve(dir: &Path, lake: &Path, bind: SocketAddr, buurten: &st
         lines.push(format!(
             "curl -s -H 'Authorization: Bearer {token}' -H 'X-Purpose: {purpose}' 'http://{bind}{path}'"
         ));
+        if role == Role::Analyst {
+            // Analyst SQL, answered with differential privacy.
+            lines.push(format!(
+                "curl -s -X POST -H 'Authorization: Bearer {token}' -H 'X-Purpose: {purpose}' \
+                 -H 'Content-Type: application/json' -d '{{\"sql\": \"SELECT buurtcode, COUNT(*) AS n FROM inwoners GROUP BY buurtcode\"}}' \
+                 'http://{bind}/v1/query'"
+            ));
+        }
     }
     println!();
     println!("try (Ctrl-C stops the server):");

@@ -203,6 +203,10 @@ pub struct Service {
     /// The audit record's snapshots and tables of every release (fixed
     /// for the engine's lifetime).
     sources: RecordDraft,
+    /// One lock per analyst plan being answered: an identical query that
+    /// arrives meanwhile waits and gets the stored answer at no cost,
+    /// instead of a second, independently noised answer.
+    in_flight: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -268,6 +272,7 @@ impl Service {
             cache: tokio::sync::Mutex::new(BTreeMap::new()),
             recent: std::sync::RwLock::new(BTreeMap::new()),
             sources,
+            in_flight: Mutex::new(BTreeMap::new()),
         })
     }
 

@@ -234,6 +234,30 @@ async fn concurrent_queries_at_the_limit_never_overspend() {
     assert_eq!(f.ledger().entries(None).unwrap().len(), 10);
 }
 
+/// Identical queries at the same moment: one pays, the others wait for its
+/// stored answer. Pass: 20 concurrent asks give exactly 1 debit and 20
+/// identical answers, 19 of them marked cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_identical_queries_pay_once_and_share_one_answer() {
+    let f = Arc::new(fixture(Lake::small(false), budget("3.0")));
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let f = Arc::clone(&f);
+        tasks.push(tokio::spawn(async move {
+            f.ask("SELECT COUNT(*) AS n FROM brp").await
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap().unwrap());
+    }
+    assert_eq!(f.ledger().entries(None).unwrap().len(), 1);
+    let cached = answers.iter().filter(|a| a["cached"] == true).count();
+    assert_eq!(cached, 19);
+    let first = &rows(&answers[0])[0]["n"]["value"];
+    assert!(answers.iter().all(|a| &rows(a)[0]["n"]["value"] == first));
+}
+
 fn scale_of(answer: &Value, value: &str) -> Rational {
     let values = answer["mechanism"]["values"].as_array().unwrap();
     let v = values.iter().find(|v| v["name"] == value).unwrap();

@@ -23,6 +23,30 @@ pub(crate) const MAX_SQL_BYTES: usize = 16 * 1024;
 /// data-independent error, never a value.
 const EXECUTION_FAILED: &str = "execution_failed";
 
+/// Holds the turn of one analyst plan; on drop the lock is released and,
+/// when nobody else waits for the plan, its entry removed.
+struct InFlight<'a> {
+    service: &'a Service,
+    digest: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let Ok(mut in_flight) = self.service.in_flight.lock() else {
+            return;
+        };
+        self.guard.take();
+        // The map's Arc plus none held by a waiter or a guard.
+        if in_flight
+            .get(&self.digest)
+            .is_some_and(|slot| Arc::strong_count(slot) == 1)
+        {
+            in_flight.remove(&self.digest);
+        }
+    }
+}
+
 impl Service {
     /// Answers analyst SQL with differential privacy (PRIVACY.md, "Analyst
     /// SQL"), over the HTTP API's client name.
@@ -128,6 +152,17 @@ impl Service {
         // The debit, durable before the query runs (or the stored answer).
         let cost = config.epsilon_per_query;
         let key = CacheKey::new(query.fingerprint.clone(), self.snapshot_key.clone());
+        // Identical queries are answered one at a time: the second finds
+        // the first's stored answer instead of paying for fresh noise.
+        let slot = {
+            let mut in_flight = self.in_flight.lock().map_err(|_| ServiceError::Internal)?;
+            Arc::clone(in_flight.entry(key.digest()).or_default())
+        };
+        let _turn = InFlight {
+            service: self,
+            digest: key.digest(),
+            guard: Some(slot.lock_owned().await),
+        };
         let ledger = Arc::clone(&self.ledger);
         let subject = access.subject.clone();
         let trace_id = draft.trace_id.clone();
