@@ -14,23 +14,7 @@ use super::{Workdir, binary};
 const SQL: &str = "SELECT buurtcode, COUNT(*) AS n FROM brp GROUP BY buurtcode";
 
 fn token(tokens: &Path, role: &str, subject: &str) -> String {
-    let out = Command::new(binary())
-        .args(["token", "create", "--role", role, "--scope", "GM0034"])
-        .args(["--name", &format!("e2e {role}"), "--subject", subject])
-        .arg("--tokens")
-        .arg(tokens)
-        .env_remove("KNOOPPUNT_TOKENS")
-        .output()
-        .expect("token create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string()
+    super::serve::create_token(tokens, role, "GM0034", Some(subject))
 }
 
 fn sql(work: &Workdir, token_file: &Path, json: bool, query: &str) -> Output {

@@ -8,17 +8,27 @@ use std::process::{Command, Stdio};
 
 use super::{Workdir, binary};
 
-fn create_token(tokens: &Path, role: &str, scope: &str) -> String {
-    let out = Command::new(binary())
+/// `knooppunt token create` for `role` in `scope` (with the person behind
+/// it, when given); the printed token.
+pub(super) fn create_token(
+    tokens: &Path,
+    role: &str,
+    scope: &str,
+    subject: Option<&str>,
+) -> String {
+    let mut command = Command::new(binary());
+    command
         .args([
             "token", "create", "--role", role, "--scope", scope, "--name",
         ])
         .arg(format!("e2e {role}"))
         .arg("--tokens")
         .arg(tokens)
-        .env_remove("KNOOPPUNT_TOKENS")
-        .output()
-        .expect("token create");
+        .env_remove("KNOOPPUNT_TOKENS");
+    if let Some(subject) = subject {
+        command.args(["--subject", subject]);
+    }
+    let out = command.output().expect("token create");
     assert!(
         out.status.success(),
         "{}",
@@ -99,10 +109,10 @@ fn serve_answers_each_role_and_stops_gracefully() {
     let ingest = work.ingest(false);
     assert!(ingest.status.success());
     let tokens = work.path("tokens.json");
-    let dashboard = create_token(&tokens, "dashboard", "GM0034");
-    let analyst = create_token(&tokens, "analyst", "GM0034");
-    let officer = create_token(&tokens, "privacy_officer", "GM0034");
-    let admin = create_token(&tokens, "admin", "GM0034");
+    let dashboard = create_token(&tokens, "dashboard", "GM0034", None);
+    let analyst = create_token(&tokens, "analyst", "GM0034", None);
+    let officer = create_token(&tokens, "privacy_officer", "GM0034", None);
+    let admin = create_token(&tokens, "admin", "GM0034", None);
     let stored = std::fs::read_to_string(&tokens).expect("token file");
     for t in [&dashboard, &analyst, &officer, &admin] {
         assert!(t.starts_with("kp_") && t.len() == 67, "{t}");
@@ -215,7 +225,7 @@ fn serve_speaks_tls_when_given_a_certificate() {
     let ingest = work.ingest(false);
     assert!(ingest.status.success());
     let tokens = work.path("tokens.json");
-    let dashboard = create_token(&tokens, "dashboard", "GM0034");
+    let dashboard = create_token(&tokens, "dashboard", "GM0034", None);
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
         .expect("self-signed certificate");
     let cert = work.path("cert.pem");

@@ -33,7 +33,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use knooppunt_audit::RecordKind;
 use knooppunt_core::Level;
 use knooppunt_service::{Access, Endpoint, Service, ServiceError};
@@ -43,9 +43,6 @@ pub use error::ApiError;
 pub use serve::{Tls, serve};
 
 use format::{GEOJSON, JSON};
-
-/// Years a peildatum may fall in.
-pub const PEILDATUM_YEARS: std::ops::RangeInclusive<i32> = 1900..=2100;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -228,13 +225,15 @@ fn parse<T>(
     }
 }
 
+/// A `YYYY-MM-DD` date (the range is the service's to check).
+pub(crate) fn date(v: &str) -> Option<NaiveDate> {
+    (v.len() == 10)
+        .then(|| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
+        .flatten()
+}
+
 fn peildatum(params: &HashMap<String, String>) -> Result<Option<NaiveDate>, ServiceError> {
-    parse(params, "peildatum", |v| {
-        (v.len() == 10)
-            .then(|| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
-            .flatten()
-            .filter(|d| (PEILDATUM_YEARS).contains(&d.year()))
-    })
+    parse(params, "peildatum", date)
 }
 
 fn number(

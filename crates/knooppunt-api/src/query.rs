@@ -10,13 +10,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use knooppunt_service::{Endpoint, Service, ServiceError};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::{ApiError, PEILDATUM_YEARS, bearer, purpose};
+use crate::{ApiError, bearer, purpose};
 
 /// Longest SQL text accepted over HTTP, in characters (see
 /// [`QueryRequest::sql`]).
@@ -116,13 +116,7 @@ fn parse(body: &[u8]) -> Result<(String, Option<NaiveDate>), ServiceError> {
     }
     let peildatum = match request.peildatum.as_deref() {
         None => None,
-        Some(v) => Some(
-            (v.len() == 10)
-                .then(|| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
-                .flatten()
-                .filter(|d| PEILDATUM_YEARS.contains(&d.year()))
-                .ok_or(ServiceError::BadRequest("peildatum"))?,
-        ),
+        Some(v) => Some(crate::date(v).ok_or(ServiceError::BadRequest("peildatum"))?),
     };
     Ok((request.sql, peildatum))
 }

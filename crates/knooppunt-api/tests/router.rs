@@ -321,6 +321,8 @@ async fn responses_hold_released_values_only() {
     for bad in [
         "/v1/released/indicators?level=land",
         "/v1/released/indicators?peildatum=2024-1-1",
+        "/v1/released/indicators?peildatum=0168-04-08",
+        "/v1/buurten/BU00340101?peildatum=2101-01-01",
         "/v1/released/indicators?limit=0",
         "/v1/released/signals?limit=100000",
         "/v1/released/signals?offset=-1",

@@ -11,27 +11,44 @@ use knooppunt_service::{Purposes, RateLimit, Role, Service, ServiceOptions, Toke
 
 use crate::audit::AuditOpts;
 
-/// Options of `knooppunt serve`.
+/// What `knooppunt serve` and `knooppunt sql` both open: the lake, the
+/// tokens, the purposes, the budget ledger and the audit log.
 #[derive(clap::Args, Debug)]
-pub(crate) struct ServeArgs {
+pub(crate) struct ServiceArgs {
     /// Lake directory (as written by `knooppunt ingest`).
     #[arg(long, env = "KNOOPPUNT_LAKE")]
     lake: PathBuf,
-    /// Address to listen on (port 0: any free port, printed at start).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    bind: SocketAddr,
     /// The token file (see `knooppunt token`).
     #[arg(long, env = "KNOOPPUNT_TOKENS")]
     tokens: PathBuf,
-    /// Release configuration (JSON; every field optional, defaults from
-    /// PRIVACY.md).
-    #[arg(long)]
-    release_config: Option<PathBuf>,
     /// Purposes and the roles allowed to state them (JSON array of
     /// `{"name": …, "roles": […]}`); default: gebiedsanalyse, bibob,
     /// handhaving, toezicht.
     #[arg(long)]
     purposes: Option<PathBuf>,
+    /// Privacy-budget ledger directory; default: `budget/` beside the lake.
+    #[arg(long, env = "KNOOPPUNT_BUDGET_DIR")]
+    budget_dir: Option<PathBuf>,
+    /// Budget configuration (JSON: `epsilon_per_period`, `period`,
+    /// `overrides`, `query`); default: ε 3.0 per month per analyst.
+    #[arg(long)]
+    budget_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) audit: AuditOpts,
+}
+
+/// Options of `knooppunt serve`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    service: ServiceArgs,
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Release configuration (JSON; every field optional, defaults from
+    /// PRIVACY.md).
+    #[arg(long)]
+    release_config: Option<PathBuf>,
     /// Requests allowed per token: `N/s` or `N/s,burst=B`, or `off`.
     #[arg(long, default_value = "20/s,burst=100")]
     rate_limit: String,
@@ -46,64 +63,53 @@ pub(crate) struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, requires = "tls_cert", env = "KNOOPPUNT_TLS_KEY")]
     tls_key: Option<PathBuf>,
-    /// Privacy-budget ledger directory; default: `budget/` beside the lake.
-    #[arg(long, env = "KNOOPPUNT_BUDGET_DIR")]
-    budget_dir: Option<PathBuf>,
-    /// Budget configuration (JSON: `epsilon_per_period`, `period`,
-    /// `overrides`); default: ε 3.0 per month per analyst.
-    #[arg(long)]
-    budget_config: Option<PathBuf>,
-    #[command(flatten)]
-    audit: AuditOpts,
 }
 
-/// The service's options shared by `serve` and `sql`: the purposes and
-/// budget configuration files (defaults when absent) and the ledger's
-/// directory (`budget/` beside the lake by default); default release
-/// parameters and no rate limit.
-pub(crate) fn service_options(
-    lake: &Path,
-    tokens: &Path,
-    purposes: Option<&Path>,
-    budget_dir: Option<&Path>,
-    budget_config: Option<&Path>,
-) -> Result<ServiceOptions> {
-    let read = |path: &Path| {
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-    };
-    let purposes = match purposes {
-        Some(path) => Purposes::from_json(&read(path)?)
-            .with_context(|| format!("purposes {}", path.display()))?,
-        None => Purposes::default(),
-    };
-    let budget = match budget_config {
-        Some(path) => knooppunt_service::BudgetConfig::from_json(&read(path)?)
-            .with_context(|| format!("budget configuration {}", path.display()))?,
-        None => Default::default(),
-    };
-    Ok(ServiceOptions {
-        lake: lake.to_path_buf(),
-        tokens: tokens.to_path_buf(),
-        release: Default::default(),
-        purposes,
-        rate_limit: None,
-        budget_dir: budget_dir.map_or_else(
-            || lake.parent().unwrap_or(Path::new(".")).join("budget"),
-            Path::to_path_buf,
-        ),
-        budget,
-    })
+impl ServiceArgs {
+    /// The engine over the lake, the audit log and the service's options:
+    /// the purposes and budget configuration files (defaults when absent),
+    /// the ledger's directory (`budget/` beside the lake by default),
+    /// default release parameters and no rate limit.
+    pub(crate) fn open(&self) -> Result<(Engine, knooppunt_audit::AuditLog, ServiceOptions)> {
+        let options = self.options()?;
+        let engine = Engine::open(&self.lake, EngineOptions::default())?;
+        let audit = self.audit.open(&self.lake)?;
+        Ok((engine, audit, options))
+    }
+
+    fn options(&self) -> Result<ServiceOptions> {
+        let (lake, tokens) = (self.lake.as_path(), self.tokens.as_path());
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        };
+        let purposes = match &self.purposes {
+            Some(path) => Purposes::from_json(&read(path)?)
+                .with_context(|| format!("purposes {}", path.display()))?,
+            None => Purposes::default(),
+        };
+        let budget = match &self.budget_config {
+            Some(path) => knooppunt_service::BudgetConfig::from_json(&read(path)?)
+                .with_context(|| format!("budget configuration {}", path.display()))?,
+            None => Default::default(),
+        };
+        Ok(ServiceOptions {
+            lake: lake.to_path_buf(),
+            tokens: tokens.to_path_buf(),
+            release: Default::default(),
+            purposes,
+            rate_limit: None,
+            budget_dir: self
+                .budget_dir
+                .clone()
+                .unwrap_or_else(|| lake.parent().unwrap_or(Path::new(".")).join("budget")),
+            budget,
+        })
+    }
 }
 
 /// Runs the server until interrupted.
 pub(crate) fn run_serve(args: &ServeArgs) -> Result<()> {
-    let mut options = service_options(
-        &args.lake,
-        &args.tokens,
-        args.purposes.as_deref(),
-        args.budget_dir.as_deref(),
-        args.budget_config.as_deref(),
-    )?;
+    let (engine, audit, mut options) = args.service.open()?;
     options.release = knooppunt_service::release::load_config(args.release_config.as_deref())?;
     options.rate_limit = match args.rate_limit.as_str() {
         "off" => None,
@@ -118,8 +124,6 @@ pub(crate) fn run_serve(args: &ServeArgs) -> Result<()> {
         cors_origins: args.cors_origin.clone(),
         hsts: tls.is_some(),
     };
-    let engine = Engine::open(&args.lake, EngineOptions::default())?;
-    let audit = args.audit.open(&args.lake)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

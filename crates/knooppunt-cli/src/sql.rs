@@ -7,21 +7,17 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
-use knooppunt_query::{Engine, EngineOptions};
+
 use knooppunt_service::{Endpoint, Service, ServiceError};
 use serde_json::Value;
 
-use crate::audit::AuditOpts;
+use crate::serve::ServiceArgs;
 
 /// Options of `knooppunt sql`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct SqlArgs {
-    /// Lake directory (as written by `knooppunt ingest`).
-    #[arg(long, env = "KNOOPPUNT_LAKE")]
-    lake: PathBuf,
-    /// The token file (see `knooppunt token`).
-    #[arg(long, env = "KNOOPPUNT_TOKENS")]
-    tokens: PathBuf,
+    #[command(flatten)]
+    service: ServiceArgs,
     /// File holding the analyst's bearer token (never pass the token itself
     /// on the command line).
     #[arg(long, env = "KNOOPPUNT_TOKEN_FILE")]
@@ -32,17 +28,6 @@ pub(crate) struct SqlArgs {
     /// Print the answer as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Purposes and the roles allowed to state them (JSON), as for `serve`.
-    #[arg(long)]
-    purposes: Option<PathBuf>,
-    /// Privacy-budget ledger directory; default: `budget/` beside the lake.
-    #[arg(long, env = "KNOOPPUNT_BUDGET_DIR")]
-    budget_dir: Option<PathBuf>,
-    /// Budget configuration (JSON), as for `serve`.
-    #[arg(long)]
-    budget_config: Option<PathBuf>,
-    #[command(flatten)]
-    audit: AuditOpts,
     /// One SELECT over the analyst tables.
     sql: String,
 }
@@ -53,15 +38,7 @@ pub(crate) fn run_sql(args: &SqlArgs) -> Result<ExitCode> {
     let token = std::fs::read_to_string(&args.token_file)
         .with_context(|| format!("reading the token file {}", args.token_file.display()))?;
     let token = token.trim().to_string();
-    let options = crate::serve::service_options(
-        &args.lake,
-        &args.tokens,
-        args.purposes.as_deref(),
-        args.budget_dir.as_deref(),
-        args.budget_config.as_deref(),
-    )?;
-    let engine = Engine::open(&args.lake, EngineOptions::default())?;
-    let audit = args.audit.open(&args.lake)?;
+    let (engine, audit, options) = args.service.open()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -69,7 +46,11 @@ pub(crate) fn run_sql(args: &SqlArgs) -> Result<ExitCode> {
     let outcome = runtime.block_on(async {
         let service = Service::new(engine, audit, options)?;
         let access = service
-            .authorize(Some(&token), Some(args.audit.purpose()), Endpoint::Query)
+            .authorize(
+                Some(&token),
+                Some(args.service.audit.purpose()),
+                Endpoint::Query,
+            )
             .await?;
         let answer = service
             .query_from(&access, &args.sql, args.peildatum, "cli")

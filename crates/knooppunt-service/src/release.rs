@@ -57,11 +57,7 @@ pub fn cell_inputs(table: &IndicatorTable, registry: &Registry) -> Result<Vec<Ce
     let mut group_of: BTreeMap<&str, String> = BTreeMap::new();
     for (id, mut signature) in by_indicator {
         signature.sort();
-        let unit = registry
-            .queries()
-            .iter()
-            .find(|q| q.id == id)
-            .map_or("", |q| q.denominator_unit.name());
+        let unit = registry.get(id).map_or("", |q| q.denominator_unit.name());
         let name = groups
             .entry((unit, signature))
             .or_insert_with(|| format!("denominator_of_{id}"))
@@ -71,9 +67,7 @@ pub fn cell_inputs(table: &IndicatorTable, registry: &Registry) -> Result<Vec<Ce
     let mut cells = Vec::with_capacity(table.values.len());
     for v in &table.values {
         let query = registry
-            .queries()
-            .iter()
-            .find(|q| q.id == v.indicator)
+            .get(&v.indicator)
             .with_context(|| format!("indicator {} is not in the registry", v.indicator))?;
         let (Some(numerator_key), Some(denominator_key)) = (v.numerator_key, v.denominator_key)
         else {

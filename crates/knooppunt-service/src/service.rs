@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use chrono::{Months, NaiveDate, Utc};
+use chrono::{Datelike, Months, NaiveDate, Utc};
 use knooppunt_audit::{
     Actor, AuditLog, Outcome, RecordDraft, RecordKind, ReviewConfig, read_records, review, verify,
 };
@@ -26,6 +26,9 @@ use crate::{BudgetConfig, Ledger, Purposes, RateLimit, Role, ServiceError, Token
 const CACHE_ENTRIES: usize = 8;
 /// Largest page of a list.
 pub const MAX_LIMIT: usize = 1000;
+/// Years a requested peildatum may fall in (the engine's date arithmetic
+/// fails far outside them; schemathesis found a 500 at year 168).
+pub const PEILDATUM_YEARS: std::ops::RangeInclusive<i32> = 1900..=2100;
 /// Largest page offset.
 pub const MAX_OFFSET: usize = 1_000_000;
 /// Default page size.
@@ -429,9 +432,14 @@ impl Service {
         Ok(json!({ "type": "FeatureCollection", "features": features }))
     }
 
+    /// The requested peildatum, checked against [`PEILDATUM_YEARS`], or
+    /// the lake's latest date.
     async fn peildatum(&self, requested: Option<NaiveDate>) -> Result<NaiveDate, ServiceError> {
         match requested {
-            Some(p) => Ok(p),
+            Some(p) if PEILDATUM_YEARS.contains(&p.year()) => Ok(p),
+            Some(_) => Err(ServiceError::BadRequest(
+                "peildatum (1900-01-01 to 2100-12-31)",
+            )),
             None => self
                 .default_peildatum
                 .get_or_try_init(|| async { self.engine.default_peildatum().await })

@@ -154,13 +154,14 @@ impl Service {
         let key = CacheKey::new(query.fingerprint.clone(), self.snapshot_key.clone());
         // Identical queries are answered one at a time: the second finds
         // the first's stored answer instead of paying for fresh noise.
+        let digest = key.digest();
         let slot = {
             let mut in_flight = self.in_flight.lock().map_err(|_| ServiceError::Internal)?;
-            Arc::clone(in_flight.entry(key.digest()).or_default())
+            Arc::clone(in_flight.entry(digest.clone()).or_default())
         };
         let _turn = InFlight {
             service: self,
-            digest: key.digest(),
+            digest,
             guard: Some(slot.lock_owned().await),
         };
         let ledger = Arc::clone(&self.ledger);
