@@ -36,7 +36,7 @@ use knooppunt_benches::almere_buurten;
 use knooppunt_core::SystemClock;
 use knooppunt_ingest::{IngestOptions, NoProgress, PseudonymKey, ingest};
 use knooppunt_privacy::dp::NoiseRng;
-use knooppunt_query::{Engine, EngineOptions};
+use knooppunt_query::{AnalystSession, Engine, EngineOptions};
 use knooppunt_service::analyst::{Calibration, QueryConfig, answer_body, noisy_rows};
 use knooppunt_service::{BudgetConfig, CacheKey, Charge, Ledger, MicroEpsilon, Period};
 use knooppunt_synth::{SynthConfig, generate};
@@ -89,6 +89,25 @@ fn lake() -> PathBuf {
     lake
 }
 
+/// The analyst path of `Service::query` without the ledger: gate and
+/// rewrite, execution, calibration, noise, the JSON answer.
+async fn analyst_answer(
+    engine: &Engine,
+    session: &AnalystSession,
+    config: &QueryConfig,
+    peildatum: chrono::NaiveDate,
+) -> serde_json::Value {
+    let q = engine
+        .analyst_prepare(session, ANALYST_SQL, &config.analyst_options())
+        .await
+        .unwrap();
+    let exact = engine.analyst_execute(&q).await.unwrap();
+    let calibration = Calibration::new(&q, config).unwrap();
+    let mut rng = NoiseRng::from_os().unwrap();
+    let rows = noisy_rows(&q, &exact, &calibration, &mut rng);
+    answer_body(&q, peildatum, &rows, &calibration)
+}
+
 fn bench_analyst(c: &mut Criterion) {
     let lake = lake();
     let engine = Engine::open(&lake, EngineOptions::default()).unwrap();
@@ -118,22 +137,11 @@ fn bench_analyst(c: &mut Criterion) {
          GROUP BY a.buurtcode"
     );
     let config = QueryConfig::default();
-    let options = config.analyst_options();
     let session = runtime
         .block_on(engine.analyst_session(peildatum, &scope))
         .unwrap();
 
-    let gated = || async {
-        let q = engine
-            .analyst_prepare(&session, ANALYST_SQL, &options)
-            .await
-            .unwrap();
-        let exact = engine.analyst_execute(&q).await.unwrap();
-        let calibration = Calibration::new(&q, &config).unwrap();
-        let mut rng = NoiseRng::from_os().unwrap();
-        let rows = noisy_rows(&q, &exact, &calibration, &mut rng);
-        answer_body(&q, peildatum, &rows, &calibration)
-    };
+    let gated = || analyst_answer(&engine, &session, &config, peildatum);
     // Sanity: both paths see the same groups (the analyst answer adds the
     // empty buurten of the public domain).
     let plain_rows: usize = runtime
@@ -177,15 +185,7 @@ fn bench_analyst(c: &mut Criterion) {
         b.iter(|| {
             runtime.block_on(async {
                 let session = engine.analyst_session(peildatum, &scope).await.unwrap();
-                let q = engine
-                    .analyst_prepare(&session, ANALYST_SQL, &options)
-                    .await
-                    .unwrap();
-                let exact = engine.analyst_execute(&q).await.unwrap();
-                let calibration = Calibration::new(&q, &config).unwrap();
-                let mut rng = NoiseRng::from_os().unwrap();
-                let rows = noisy_rows(&q, &exact, &calibration, &mut rng);
-                answer_body(&q, peildatum, &rows, &calibration)
+                analyst_answer(&engine, &session, &config, peildatum).await
             })
         })
     });
