@@ -161,6 +161,9 @@ impl Access {
     }
 }
 
+type AnalystSessions =
+    tokio::sync::Mutex<BTreeMap<(NaiveDate, Vec<String>), Arc<knooppunt_query::AnalystSession>>>;
+
 /// The release at one peildatum, computed once.
 #[derive(Debug)]
 struct Released {
@@ -210,6 +213,8 @@ pub struct Service {
     /// arrives meanwhile waits and gets the stored answer at no cost,
     /// instead of a second, independently noised answer.
     in_flight: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Analyst sessions by peildatum and scope (see `analyst.rs`).
+    analyst_sessions: AnalystSessions,
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -276,6 +281,7 @@ impl Service {
             recent: std::sync::RwLock::new(BTreeMap::new()),
             sources,
             in_flight: Mutex::new(BTreeMap::new()),
+            analyst_sessions: tokio::sync::Mutex::new(BTreeMap::new()),
         })
     }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use chrono::{NaiveDate, Utc};
 use knooppunt_audit::{Outcome, RecordKind};
 use knooppunt_privacy::dp::NoiseRng;
-use knooppunt_query::AnalystError;
+use knooppunt_query::{AnalystError, AnalystSession};
 use serde_json::Value;
 
 use super::{Access, Endpoint, Service, internal};
@@ -47,7 +47,35 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Most analyst sessions kept (one per peildatum and scope).
+const SESSIONS: usize = 16;
+
 impl Service {
+    /// The analyst session at `peildatum` over `scope`, built once: building
+    /// one reads the lake's areas and registers the scoped views.
+    async fn analyst_session(
+        &self,
+        peildatum: NaiveDate,
+        scope: Vec<String>,
+    ) -> Result<Arc<AnalystSession>, ServiceError> {
+        let key = (peildatum, scope);
+        let mut sessions = self.analyst_sessions.lock().await;
+        if let Some(session) = sessions.get(&key) {
+            return Ok(Arc::clone(session));
+        }
+        let session = Arc::new(
+            self.engine
+                .analyst_session(peildatum, &key.1)
+                .await
+                .map_err(internal)?,
+        );
+        if sessions.len() >= SESSIONS {
+            sessions.pop_first();
+        }
+        sessions.insert(key, Arc::clone(&session));
+        Ok(session)
+    }
+
     /// Answers analyst SQL with differential privacy (PRIVACY.md, "Analyst
     /// SQL"), over the HTTP API's client name.
     pub async fn query(
@@ -82,12 +110,7 @@ impl Service {
         draft.client = client.to_string();
         draft.sql = Some(sql.to_string());
         draft.policy_version = POLICY_VERSION.to_string();
-        draft.snapshots = self
-            .engine
-            .snapshots()
-            .iter()
-            .map(|(source, id)| (source.name().to_string(), id.clone()))
-            .collect();
+        draft.snapshots = self.sources.snapshots.clone();
         let outcome = self.answer_query(access, sql, peildatum, &mut draft).await;
         match outcome {
             Ok(body) => {
@@ -126,11 +149,7 @@ impl Service {
         let peildatum = self.peildatum(peildatum).await?;
         let config = &self.ledger.config().query;
         let scope: Vec<String> = access.scope.iter().cloned().collect();
-        let session = self
-            .engine
-            .analyst_session(peildatum, &scope)
-            .await
-            .map_err(internal)?;
+        let session = self.analyst_session(peildatum, scope).await?;
         let query = match self
             .engine
             .analyst_prepare(&session, sql, &config.analyst_options())
