@@ -454,6 +454,8 @@ async fn buurt(
         ("kind" = Option<String>, Query, description = "query, release, log_read or log_event",
             pattern = "^(query|release|log_read|log_event)$"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Most records (default 100)"),
+        ("offset" = Option<u32>, Query, maximum = 1000000,
+            description = "Skip the newest records (pages back in time)"),
     ),
     security(("bearer" = [])),
     responses(
@@ -488,7 +490,12 @@ async fn audit_records(
                 .find(|k| k.as_str() == v)
             })?;
             service
-                .audit_records(a, kind, number(&params, "limit")?)
+                .audit_records(
+                    a,
+                    kind,
+                    number(&params, "limit")?,
+                    number(&params, "offset")?,
+                )
                 .await
         },
     )

@@ -212,6 +212,8 @@ pub(crate) struct AuditRecords {
     total: u64,
     /// Most records returned.
     limit: u64,
+    /// Newest records skipped.
+    offset: u64,
     /// The most recent matching records, oldest first.
     #[schema(value_type = Vec<Object>)]
     records: Vec<Value>,

@@ -1018,3 +1018,30 @@ async fn a_peildatum_before_any_data_is_released_not_an_error() {
     let (status, body) = get("/v1/released/signals?peildatum=1924-11-26", t, p).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn audit_records_page_back_in_time() {
+    let po = Some(token(Role::PrivacyOfficer));
+    let p = Some("toezicht");
+    // Enough records to page over (6 at least).
+    for _ in 0..6 {
+        get("/v1/audit/verify", po, p).await;
+    }
+    let (status, older) = get("/v1/audit?limit=3&offset=3", po, p).await;
+    assert_eq!(status, StatusCode::OK, "{older}");
+    let (_, newer) = get("/v1/audit?limit=3", po, p).await;
+    let seqs = |body: &Value| -> Vec<u64> {
+        body["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .map(|r| r["seq"].as_u64().expect("seq"))
+            .collect()
+    };
+    let (older, newer) = (seqs(&older), seqs(&newer));
+    assert_eq!((older.len(), newer.len()), (3, 3));
+    assert!(older.windows(2).all(|w| w[0] < w[1]), "{older:?}");
+    assert!(older[2] < newer[0], "{older:?} before {newer:?}");
+    let (_, past_the_end) = get("/v1/audit?limit=3&offset=1000000", po, p).await;
+    assert_eq!(past_the_end["records"].as_array().map(Vec::len), Some(0));
+}

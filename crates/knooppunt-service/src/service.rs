@@ -731,17 +731,19 @@ impl Service {
         Ok(body)
     }
 
-    /// The most recent audit records (of `kind`, when given), newest last.
+    /// The most recent audit records (of `kind`, when given), skipping the
+    /// newest `offset`, oldest first within the page.
     /// The read itself is recorded first.
     pub async fn audit_records(
         &self,
         access: &Access,
         kind: Option<RecordKind>,
         limit: Option<usize>,
+        offset: Option<usize>,
     ) -> Result<Value, ServiceError> {
         access.check(Endpoint::AuditRecords)?;
         let started = Instant::now();
-        let (limit, _) = page(limit, None)?;
+        let (limit, offset) = page(limit, offset)?;
         let dir = self.audit.dir().to_path_buf();
         let records = tokio::task::spawn_blocking(move || read_records(&dir))
             .await
@@ -752,10 +754,18 @@ impl Service {
             .filter(|r| kind.is_none_or(|k| r.kind == k))
             .collect();
         let total = matching.len();
-        let recent = &matching[total.saturating_sub(limit)..];
+        // Pages count back from the newest record: offset 0 is the most
+        // recent `limit`, offset `limit` the ones before them.
+        let end = total.saturating_sub(offset);
+        let recent = &matching[end.saturating_sub(limit)..end];
         let mut draft = log_read(access);
         draft.cells_returned = recent.len() as u64;
-        let body = json!({ "total": total, "limit": limit, "records": recent });
+        let body = json!({
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "records": recent,
+        });
         self.record(draft, started).await?;
         Ok(body)
     }
