@@ -201,11 +201,11 @@ pub struct Service {
     limiter: Option<Limiter>,
     ledger: Arc<Ledger>,
     default_peildatum: tokio::sync::OnceCell<NaiveDate>,
-    /// Keyed by peildatum and the lake's snapshot ids.
-    cache: tokio::sync::Mutex<BTreeMap<(NaiveDate, String), Arc<Released>>>,
-    /// The same releases by peildatum, read without waiting on `cache`
-    /// (which is held while a release is computed).
-    recent: std::sync::RwLock<BTreeMap<NaiveDate, Arc<Released>>>,
+    /// Releases by peildatum (the lake's snapshots are fixed for the
+    /// engine's lifetime), read without waiting for a computation.
+    cache: std::sync::RwLock<BTreeMap<NaiveDate, Arc<Released>>>,
+    /// Held while a release is computed, so each is computed once.
+    computing: tokio::sync::Mutex<()>,
     /// The audit record's snapshots and tables of every release (fixed
     /// for the engine's lifetime).
     sources: RecordDraft,
@@ -277,8 +277,8 @@ impl Service {
             limiter,
             ledger: Arc::new(ledger),
             default_peildatum: tokio::sync::OnceCell::new(),
-            cache: tokio::sync::Mutex::new(BTreeMap::new()),
-            recent: std::sync::RwLock::new(BTreeMap::new()),
+            cache: std::sync::RwLock::new(BTreeMap::new()),
+            computing: tokio::sync::Mutex::new(()),
             sources,
             in_flight: Mutex::new(BTreeMap::new()),
             analyst_sessions: tokio::sync::Mutex::new(BTreeMap::new()),
@@ -464,30 +464,25 @@ impl Service {
 
     async fn released(&self, requested: Option<NaiveDate>) -> Result<Arc<Released>, ServiceError> {
         let peildatum = self.peildatum(requested).await?;
-        if let Some(r) = self
-            .recent
-            .read()
-            .ok()
-            .and_then(|m| m.get(&peildatum).cloned())
-        {
+        let cached = || {
+            self.cache
+                .read()
+                .ok()
+                .and_then(|m| m.get(&peildatum).cloned())
+        };
+        if let Some(r) = cached() {
             return Ok(r);
         }
-        let key = (peildatum, self.snapshot_key.clone());
-        let mut cache = self.cache.lock().await;
-        if let Some(r) = cache.get(&key) {
-            return Ok(Arc::clone(r));
+        let _computing = self.computing.lock().await;
+        if let Some(r) = cached() {
+            return Ok(r);
         }
         let released = Arc::new(self.compute(peildatum).await?);
+        let mut cache = self.cache.write().map_err(|_| ServiceError::Internal)?;
         if cache.len() >= CACHE_ENTRIES {
             cache.pop_first();
         }
-        cache.insert(key, Arc::clone(&released));
-        if let Ok(mut recent) = self.recent.write() {
-            *recent = cache
-                .iter()
-                .map(|((p, _), r)| (*p, Arc::clone(r)))
-                .collect();
-        }
+        cache.insert(peildatum, Arc::clone(&released));
         Ok(released)
     }
 
