@@ -16,15 +16,20 @@
 //! - [`Mechanism`] (serde) and [`add_noise`]: what a query's answer gets.
 //! - Calibration and reporting (floating point allowed, parameters stay
 //!   rational): [`laplace_scale`], [`gaussian_sigma2_for_rho`],
+//!   [`zcdp_rho_for`] and [`zcdp_epsilon`] (ρ-zCDP ⟷ (ε, δ)-DP, ρ rounded
+//!   down), [`gaussian_sigma2_at_least`] (σ² rounded up),
 //!   [`laplace_half_width`], [`gaussian_half_width`],
-//!   [`threshold_for_delta`], [`laplace_variance`], [`gaussian_variance`].
+//!   [`threshold_for_delta`] and [`gaussian_threshold_for_delta`] (the
+//!   private-key thresholds), [`laplace_variance`], [`gaussian_variance`].
 //!
 //! # Guarantees
 //! Adding [`discrete_laplace`] noise of scale b to a query of L1
 //! sensitivity Δ is (Δ/b)-DP; adding [`discrete_gaussian`] noise with
-//! parameter σ² to a query of L2 sensitivity Δ is (Δ²/(2σ²))-zCDP. Both
-//! hold for the exact distributions, which is why the samplers never touch
-//! floating point: rounding in a float sampler leaks (Mironov 2012).
+//! parameter σ² to a query of L2 sensitivity Δ is (Δ²/(2σ²))-zCDP, and
+//! ρ-zCDP implies (ρ + 2√(ρ·ln(1/δ)), δ)-DP for every δ in (0, 1) (Bun &
+//! Steinke 2016). Both hold for the exact distributions, which is why the
+//! samplers never touch floating point: rounding in a float sampler leaks
+//! (Mironov 2012).
 
 mod calibrate;
 mod rational;
@@ -35,8 +40,9 @@ use std::fmt;
 use rand_chacha::rand_core::RngCore;
 
 pub use calibrate::{
-    gaussian_half_width, gaussian_sigma2_for_rho, gaussian_variance, laplace_half_width,
-    laplace_scale, laplace_variance, threshold_for_delta,
+    gaussian_half_width, gaussian_sigma2_at_least, gaussian_sigma2_for_rho,
+    gaussian_threshold_for_delta, gaussian_variance, laplace_half_width, laplace_scale,
+    laplace_variance, threshold_for_delta, zcdp_epsilon, zcdp_rho_for,
 };
 pub use rational::Rational;
 pub use sampler::{NoiseRng, bernoulli, bernoulli_exp, discrete_gaussian, discrete_laplace};
