@@ -11,9 +11,16 @@
 //!   total expressions) + [`Engine::analyst_execute`] (exact bounded
 //!   aggregates, public buurt domain completed) + calibration and discrete
 //!   Laplace noise from the OS-keyed ChaCha20 RNG, in an analyst session
-//!   built once.
+//!   built once. Each person has one current registration and each
+//!   registration one address (candidate keys, counted once per engine,
+//!   peildatum and scope), so the rewrite aggregates rows directly
+//!   (`Bounding::Auto`).
+//! - `analyst/per_unit_bounding`: the same with `Bounding::PerUnit`: the
+//!   general plan (aggregate per person and buurt, clamp, keep at most
+//!   `max_groups` groups per person by a keyed hash, sum), same values.
 //! - `analyst/with_session`: the same plus building the analyst session
-//!   (scoped views), as every `Service::query` does.
+//!   (scoped views), as the first `Service::query` of a peildatum and
+//!   scope does.
 //! - `analyst/with_ledger`: the same plus the durable debit
 //!   (`Ledger::charge`, fsync) and storing the answer (fsync, rename), each
 //!   iteration under a new cache key.
@@ -36,7 +43,7 @@ use knooppunt_benches::almere_buurten;
 use knooppunt_core::SystemClock;
 use knooppunt_ingest::{IngestOptions, NoProgress, PseudonymKey, ingest};
 use knooppunt_privacy::dp::NoiseRng;
-use knooppunt_query::{AnalystSession, Engine, EngineOptions};
+use knooppunt_query::{AnalystSession, Bounding, Engine, EngineOptions};
 use knooppunt_service::analyst::{Calibration, QueryConfig, answer_body, noisy_rows};
 use knooppunt_service::{BudgetConfig, CacheKey, Charge, Ledger, MicroEpsilon, Period};
 use knooppunt_synth::{SynthConfig, generate};
@@ -96,9 +103,10 @@ async fn analyst_answer(
     session: &AnalystSession,
     config: &QueryConfig,
     peildatum: chrono::NaiveDate,
+    bounding: Bounding,
 ) -> serde_json::Value {
     let q = engine
-        .analyst_prepare(session, ANALYST_SQL, &config.analyst_options())
+        .analyst_prepare_with(session, ANALYST_SQL, &config.analyst_options(), bounding)
         .await
         .unwrap();
     let exact = engine.analyst_execute(&q).await.unwrap();
@@ -141,7 +149,8 @@ fn bench_analyst(c: &mut Criterion) {
         .block_on(engine.analyst_session(peildatum, &scope))
         .unwrap();
 
-    let gated = || analyst_answer(&engine, &session, &config, peildatum);
+    let gated = || analyst_answer(&engine, &session, &config, peildatum, Bounding::Auto);
+    let per_unit = || analyst_answer(&engine, &session, &config, peildatum, Bounding::PerUnit);
     // Sanity: both paths see the same groups (the analyst answer adds the
     // empty buurten of the public domain).
     let plain_rows: usize = runtime
@@ -150,12 +159,22 @@ fn bench_analyst(c: &mut Criterion) {
         .iter()
         .map(|b| b.num_rows())
         .sum();
+    let first = std::time::Instant::now();
     let answer = runtime.block_on(gated());
+    let first = first.elapsed();
     let gated_rows = answer["rows"].as_array().unwrap().len();
+    let one_row = runtime
+        .block_on(engine.analyst_prepare(&session, ANALYST_SQL, &config.analyst_options()))
+        .unwrap()
+        .one_row_per_unit;
     eprintln!(
-        "analyst bench: scale 10, peildatum {peildatum}, scope {scope:?}: {plain_rows} groups plain, {gated_rows} released"
+        "analyst bench: scale 10, peildatum {peildatum}, scope {scope:?}: {plain_rows} groups plain, \
+         {gated_rows} released, one row per person: {one_row}; first analyst query \
+         (candidate keys counted) {first:.2?}"
     );
     assert!(gated_rows >= plain_rows);
+    let general = runtime.block_on(per_unit());
+    assert_eq!(general["rows"].as_array().unwrap().len(), gated_rows);
 
     let budget_dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(
@@ -181,11 +200,14 @@ fn bench_analyst(c: &mut Criterion) {
     group.bench_function("gate_rewrite_execute_noise", |b| {
         b.iter(|| runtime.block_on(gated()))
     });
+    group.bench_function("per_unit_bounding", |b| {
+        b.iter(|| runtime.block_on(per_unit()))
+    });
     group.bench_function("with_session", |b| {
         b.iter(|| {
             runtime.block_on(async {
                 let session = engine.analyst_session(peildatum, &scope).await.unwrap();
-                analyst_answer(&engine, &session, &config, peildatum).await
+                analyst_answer(&engine, &session, &config, peildatum, Bounding::Auto).await
             })
         })
     });

@@ -19,7 +19,9 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use knooppunt_core::Source;
 
-use crate::analyst::{AnalystError, AnalystOptions, AnalystQuery, AnalystSession, ExactAnswer};
+use crate::analyst::{
+    AnalystError, AnalystOptions, AnalystQuery, AnalystSession, Bounding, ExactAnswer,
+};
 use crate::error::QueryError;
 use crate::lake;
 use crate::model::{IndicatorTable, IndicatorValue, Level};
@@ -166,7 +168,13 @@ pub struct Engine {
     /// Secret salt (hex) of the keyed hash that orders each unit's groups
     /// in analyst queries; fresh per engine, never shown.
     analyst_salt: String,
+    /// Candidate keys checked on the data ([`Bounding::Auto`]): whether
+    /// `(peildatum, scope, table, column)` names at most one row each.
+    key_checks: std::sync::Mutex<BTreeMap<KeyCheck, bool>>,
 }
+
+/// A candidate key of an analyst table at a peildatum and scope.
+type KeyCheck = (NaiveDate, Vec<String>, &'static str, &'static str);
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -277,6 +285,7 @@ impl Engine {
                 getrandom::fill(&mut salt).map_err(|e| setup(format!("analyst salt: {e}")))?;
                 hex::encode(salt)
             },
+            key_checks: std::sync::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -468,9 +477,80 @@ impl Engine {
         sql: &str,
         options: &AnalystOptions,
     ) -> Result<AnalystQuery, AnalystError> {
-        session
-            .prepare(sql, options, &self.analyst_salt, &self.snapshots)
+        self.analyst_prepare_with(session, sql, options, Bounding::Auto)
             .await
+    }
+
+    /// [`Engine::analyst_prepare`] with a choice of [`Bounding`].
+    pub async fn analyst_prepare_with(
+        &self,
+        session: &AnalystSession,
+        sql: &str,
+        options: &AnalystOptions,
+        bounding: Bounding,
+    ) -> Result<AnalystQuery, AnalystError> {
+        let gated = session.gate_sql(sql).await?;
+        let one_row = match (&gated.one_row_per_unit_if, bounding) {
+            (Some(keys), Bounding::Auto) => self.candidate_keys_hold(session, keys).await?,
+            _ => false,
+        };
+        Ok(session.prepare_gated(gated, options, &self.analyst_salt, &self.snapshots, one_row)?)
+    }
+
+    /// Whether every candidate key `(table, column)` names at most one row
+    /// (NULLs aside) in `session`'s views; each is counted once per
+    /// peildatum and scope, on the engine's [`Execution`].
+    async fn candidate_keys_hold(
+        &self,
+        session: &AnalystSession,
+        keys: &[(&'static str, &'static str)],
+    ) -> Result<bool, QueryError> {
+        let id = |(t, c): (&'static str, &'static str)| -> KeyCheck {
+            (session.peildatum(), session.scope().to_vec(), t, c)
+        };
+        let mut missing: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
+        {
+            let checks = self.key_checks.lock().map_err(|_| QueryError::TaskFailed)?;
+            for &k in keys {
+                match checks.get(&id(k)) {
+                    Some(false) => return Ok(false),
+                    Some(true) => {}
+                    None => missing.entry(k.0).or_default().push(k.1),
+                }
+            }
+        }
+        let mut all = true;
+        for (table, columns) in missing {
+            let plan = session.key_check_plan(table, &columns).await?;
+            let batches = self.execute_plan(plan).await?;
+            let counts: Vec<i64> = batches
+                .iter()
+                .find(|b| b.num_rows() > 0)
+                .map(|b| {
+                    (0..b.num_columns())
+                        .map(|i| {
+                            cast(b.column(i), &DataType::Int64)
+                                .ok()
+                                .and_then(|c| {
+                                    let c = c.as_primitive::<Int64Type>();
+                                    c.is_valid(0).then(|| c.value(0))
+                                })
+                                .unwrap_or(-1)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut checks = self.key_checks.lock().map_err(|_| QueryError::TaskFailed)?;
+            for (i, column) in columns.iter().enumerate() {
+                let holds = match (counts.get(2 * i), counts.get(2 * i + 1)) {
+                    (Some(&n), Some(&d)) => n >= 0 && n == d,
+                    _ => false,
+                };
+                checks.insert(id((table, column)), holds);
+                all &= holds;
+            }
+        }
+        Ok(all)
     }
 
     /// Executes a prepared analyst query (locally or on Ballista) and

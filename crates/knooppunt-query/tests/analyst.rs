@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use analyst_lake::{BU1, BU2, GM, Lake, brp_csv, peildatum};
 use knooppunt_query::analyst::rules;
 use knooppunt_query::{
-    AggregateKind, AnalystOptions, AnalystQuery, AnalystSession, Engine, ExactAnswer,
+    AggregateKind, AnalystOptions, AnalystQuery, AnalystSession, Bounding, Engine, ExactAnswer,
 };
 
 async fn session(engine: &Engine) -> AnalystSession {
@@ -431,6 +431,107 @@ async fn synthetic_lake_neighbours_stay_within_sensitivity() {
             "{sql}: {l1} > {}",
             q.l1_sensitivity()
         );
+        assert!(groups as u64 <= q.max_groups, "{sql}");
+    }
+}
+
+/// Queries whose unit reaches at most one row: the unit column is a
+/// candidate key, kept through joins on candidate keys of the other side.
+const ONE_ROW_QUERIES: &[&str] = &[
+    "SELECT a.buurtcode, COUNT(*) FROM actuele_inschrijvingen p \
+     JOIN adressen a ON p.adresseerbaarobject_id = a.identificatie GROUP BY a.buurtcode",
+    "SELECT a.buurtcode, COUNT(*) FROM adressen a \
+     JOIN actuele_inschrijvingen p ON a.identificatie = p.adresseerbaarobject_id GROUP BY a.buurtcode",
+    "SELECT b.woonfunctie, COUNT(DISTINCT p.persoon_id), SUM(b.oppervlakte), AVG(b.bouwjaar), COUNT(b.oppervlakte) \
+     FROM actuele_inschrijvingen p LEFT JOIN bag b ON p.adresseerbaarobject_id = b.identificatie \
+     WHERE p.soort_adres = 'W' GROUP BY b.woonfunctie",
+    "SELECT soort_adres, buurtcode, COUNT(*) FROM actuele_inschrijvingen GROUP BY soort_adres, buurtcode",
+    "SELECT COUNT(*), COUNT(DISTINCT persoon_id) FROM inwoners",
+    "SELECT koper_type, SUM(koopsom), AVG(koopsom), COUNT(*) FROM vastgoed GROUP BY koper_type",
+];
+
+/// Queries that need per-unit bounding (or that the proof does not cover).
+const PER_UNIT_QUERIES: &[&str] = &[
+    // brp is a history: a person has several rows.
+    "SELECT buurtcode, COUNT(*) FROM brp GROUP BY buurtcode",
+    // An address has several sales: the address unit is not a key here.
+    "SELECT a.buurtcode, COUNT(*) FROM vastgoed v \
+     JOIN adressen a ON v.adresseerbaarobject_id = a.identificatie GROUP BY a.buurtcode",
+    // Joined on a non-key of the other side: a person meets several rows.
+    "SELECT e.jaar, COUNT(*) FROM actuele_inschrijvingen p \
+     JOIN energie e ON p.adresseerbaarobject_id = e.adresseerbaarobject_id GROUP BY e.jaar",
+    // The unit of handhaving is the address, not the case.
+    "SELECT soort, COUNT(*) FROM handhaving GROUP BY soort",
+    // A cross join equated in WHERE: not covered by the proof.
+    "SELECT a.buurtcode, COUNT(*) FROM actuele_inschrijvingen p, adressen a \
+     WHERE p.adresseerbaarobject_id = a.identificatie GROUP BY a.buurtcode",
+];
+
+async fn run_with(
+    engine: &Engine,
+    session: &AnalystSession,
+    sql: &str,
+    bounding: Bounding,
+) -> (AnalystQuery, ExactAnswer) {
+    let q = engine
+        .analyst_prepare_with(session, sql, &AnalystOptions::default(), bounding)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let a = engine.analyst_execute(&q).await.unwrap();
+    (q, a)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_row_per_unit_plans_give_the_per_unit_answers() {
+    // Person 8 has two current registrations (A1 and A3): on that lake the
+    // candidate key actuele_inschrijvingen.persoon_id does not hold.
+    let clean = Lake::small(true);
+    let doubled = Lake::with_brp(&brp_csv(true, &[(8, "A1", 1960), (8, "A3", 1960)]));
+    for (lake, persons_unique) in [(&clean, true), (&doubled, false)] {
+        let engine = lake.engine();
+        let s = session(&engine).await;
+        for sql in ONE_ROW_QUERIES {
+            let (auto, a) = run_with(&engine, &s, sql, Bounding::Auto).await;
+            let (general, b) = run_with(&engine, &s, sql, Bounding::PerUnit).await;
+            let expected =
+                persons_unique || !sql.contains("inschrijvingen") && !sql.contains("inwoners");
+            assert_eq!(
+                auto.one_row_per_unit, expected,
+                "{sql} (unique: {persons_unique})"
+            );
+            assert!(!general.one_row_per_unit);
+            assert_eq!(a, b, "{sql} (unique: {persons_unique})");
+            assert!(a.values.iter().flatten().any(|v| *v > 0), "{sql}: empty");
+            if expected {
+                assert_ne!(auto.fingerprint, general.fingerprint, "{sql}");
+            }
+        }
+        for sql in PER_UNIT_QUERIES {
+            let (auto, a) = run_with(&engine, &s, sql, Bounding::Auto).await;
+            let (_, b) = run_with(&engine, &s, sql, Bounding::PerUnit).await;
+            assert!(!auto.one_row_per_unit, "{sql}");
+            assert_eq!(a, b, "{sql}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_registered_twice_is_still_bounded() {
+    // The neighbouring lakes differ by person 8, who is registered at two
+    // addresses at once: the candidate key fails on one lake only, and the
+    // answers still differ by at most the sensitivity.
+    let with = Lake::with_brp(&brp_csv(false, &[(8, "A1", 1960), (8, "A3", 1960)]));
+    let without = Lake::small(false);
+    let (ew, eo) = (with.engine(), without.engine());
+    let (sw, so) = (session(&ew).await, session(&eo).await);
+    for sql in &ONE_ROW_QUERIES[..5] {
+        let (q, a) = run(&ew, &sw, sql).await;
+        let (p, b) = run(&eo, &so, sql).await;
+        assert!(!q.one_row_per_unit && p.one_row_per_unit, "{sql}");
+        let (l1, groups, max) = distance(&cells(&a), &cells(&b));
+        assert!(l1 > 0, "{sql}: person 8 is counted");
+        assert!(l1 <= q.l1_sensitivity(), "{sql}: L1 {l1}");
+        assert!(max <= q.max_contribution.max(1) * 2_030, "{sql}");
         assert!(groups as u64 <= q.max_groups, "{sql}");
     }
 }

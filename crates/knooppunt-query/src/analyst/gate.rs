@@ -46,6 +46,10 @@ pub(crate) struct Gated {
     pub(crate) keys: Vec<KeyGate>,
     /// In output order.
     pub(crate) aggregates: Vec<AggGate>,
+    /// `Some(keys)`: each unit reaches at most one row of the aggregate's
+    /// input provided these candidate keys (`(table, column)`, sorted) are
+    /// keys of the session's data; `None`: not provable from the plan.
+    pub(crate) one_row_per_unit_if: Option<Vec<(&'static str, &'static str)>>,
 }
 
 /// Where a column of a node's output comes from, when it is a table
@@ -61,6 +65,23 @@ struct Rel {
     cols: Vec<ColInfo>,
     /// Cross joins still waiting for an equality in a filter above.
     pending: Vec<(DFSchemaRef, DFSchemaRef)>,
+    /// Output positions whose non-NULL values are unique, provided the
+    /// candidate keys in `relied` (and their own) are keys of the data.
+    keys: BTreeSet<usize>,
+    /// Candidate keys (origins) that a join relied on to keep `keys`.
+    relied: BTreeSet<(usize, usize)>,
+}
+
+impl Rel {
+    /// A relation with `cols` and no keys.
+    fn plain(cols: Vec<ColInfo>) -> Rel {
+        Rel {
+            cols,
+            pending: Vec::new(),
+            keys: BTreeSet::new(),
+            relied: BTreeSet::new(),
+        }
+    }
 }
 
 fn refuse<T>(rule: &'static str, message: &str) -> Result<T, GateError> {
@@ -202,6 +223,25 @@ pub(crate) fn gate(plan: &LogicalPlan, session: &AnalystSession) -> Result<Gated
     let unit = g.unit()?;
     let in_schema = aggregate.input.schema();
     let unit_column = g.unit_column(unit, in_schema, &rel.cols)?;
+    let one_row_per_unit_if = in_schema
+        .index_of_column(&unit_column)
+        .ok()
+        .filter(|i| rel.keys.contains(i))
+        .and_then(|i| rel.cols[i].origin)
+        .map(|unit_key| {
+            let mut keys: Vec<(&'static str, &'static str)> = rel
+                .relied
+                .iter()
+                .chain(std::iter::once(&unit_key))
+                .map(|&o| {
+                    let (t, c) = g.column(o);
+                    (t.name, c.name)
+                })
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        });
 
     // The aggregate itself.
     let mut key_domains = Vec::new();
@@ -319,6 +359,7 @@ pub(crate) fn gate(plan: &LogicalPlan, session: &AnalystSession) -> Result<Gated
         columns: g.touched.into_iter().collect(),
         keys,
         aggregates,
+        one_row_per_unit_if,
     })
 }
 
@@ -671,10 +712,19 @@ impl<'a> Gate<'a> {
                                 .position(|c| c.name == f.name())
                                 .map(|c| (instance, c)),
                         })
+                        .collect::<Vec<ColInfo>>();
+                    let keys = cols
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| {
+                            c.origin
+                                .is_some_and(|(_, i)| t.candidate_keys.contains(&t.columns[i].name))
+                        })
+                        .map(|(p, _)| p)
                         .collect();
                     return Ok(Rel {
-                        cols,
-                        pending: Vec::new(),
+                        keys,
+                        ..Rel::plain(cols)
                     });
                 }
                 let rel = self.walk(&s.input)?;
@@ -686,9 +736,18 @@ impl<'a> Gate<'a> {
                 no_pending(&rel)?;
                 let schema = p.input.schema();
                 let mut cols = Vec::with_capacity(p.expr.len());
-                for e in &p.expr {
+                let mut keys = BTreeSet::new();
+                for (out, e) in p.expr.iter().enumerate() {
                     match strip_alias(e) {
-                        Expr::Column(c) => cols.push(self.info(c, schema, &rel.cols)?),
+                        Expr::Column(c) => {
+                            cols.push(self.info(c, schema, &rel.cols)?);
+                            if schema
+                                .index_of_column(c)
+                                .is_ok_and(|i| rel.keys.contains(&i))
+                            {
+                                keys.insert(out);
+                            }
+                        }
                         e => {
                             self.check_expr(e, schema, &rel.cols)?;
                             cols.push(ColInfo::default());
@@ -696,8 +755,9 @@ impl<'a> Gate<'a> {
                     }
                 }
                 Ok(Rel {
-                    cols,
-                    pending: Vec::new(),
+                    keys,
+                    relied: rel.relied,
+                    ..Rel::plain(cols)
                 })
             }
             LogicalPlan::Filter(f) => {
@@ -715,8 +775,8 @@ impl<'a> Gate<'a> {
                     }
                 }
                 Ok(Rel {
-                    cols: rel.cols,
                     pending: Vec::new(),
+                    ..rel
                 })
             }
             LogicalPlan::Join(j) => {
@@ -726,6 +786,7 @@ impl<'a> Gate<'a> {
                 }
                 let left = self.walk(&j.left)?;
                 let right = self.walk(&j.right)?;
+                let (keys, relied) = join_keys(j, &left, &right);
                 let mut cols = left.cols;
                 cols.extend(right.cols);
                 if cols.len() != j.schema.fields().len() {
@@ -770,7 +831,12 @@ impl<'a> Gate<'a> {
                         );
                     }
                 }
-                Ok(Rel { cols, pending })
+                Ok(Rel {
+                    cols,
+                    pending,
+                    keys,
+                    relied,
+                })
             }
             LogicalPlan::TableScan(_) | LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
                 refuse(UNKNOWN_TABLE, "only the analyst tables can be read")
@@ -983,4 +1049,59 @@ fn links(conjuncts: &[&Expr], left: &DFSchema, right: &DFSchema) -> bool {
                 || (left.has_column(b) && right.has_column(a))
         })
     })
+}
+
+/// `a = b` of two columns (not `IS NOT DISTINCT FROM`: NULLs must not
+/// match), if `e` is one.
+fn strict_column_equality(e: &Expr) -> Option<(&Column, &Column)> {
+    match e {
+        Expr::BinaryExpr(b) if b.op == Operator::Eq => column_equality(e),
+        _ => None,
+    }
+}
+
+/// The keys of a join's output (see [`Rel::keys`]): a side's keys stay
+/// keys when the other side is joined on one of its keys, so each row of
+/// the first side meets at most one row of the other. Also the candidate
+/// keys relied on.
+fn join_keys(
+    j: &datafusion::logical_expr::Join,
+    left: &Rel,
+    right: &Rel,
+) -> (BTreeSet<usize>, BTreeSet<(usize, usize)>) {
+    let (ls, rs) = (j.left.schema(), j.right.schema());
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    let mut add = |a: &Column, b: &Column| {
+        if let (Ok(l), Ok(r)) = (ls.index_of_column(a), rs.index_of_column(b)) {
+            pairs.push((l, r));
+        } else if let (Ok(l), Ok(r)) = (ls.index_of_column(b), rs.index_of_column(a)) {
+            pairs.push((l, r));
+        }
+    };
+    if j.null_equality == datafusion::common::NullEquality::NullEqualsNothing {
+        for (l, r) in &j.on {
+            if let (Expr::Column(a), Expr::Column(b)) = (strip_alias(l), strip_alias(r)) {
+                add(a, b);
+            }
+        }
+    }
+    if let Some(f) = &j.filter {
+        for e in split_conjunction(f) {
+            if let Some((a, b)) = strict_column_equality(e) {
+                add(a, b);
+            }
+        }
+    }
+    let mut relied: BTreeSet<(usize, usize)> = left.relied.union(&right.relied).copied().collect();
+    let mut keys = BTreeSet::new();
+    if let Some(&(_, r)) = pairs.iter().find(|(_, r)| right.keys.contains(r)) {
+        keys.extend(left.keys.iter().copied());
+        relied.extend(right.cols[r].origin);
+    }
+    if let Some(&(l, _)) = pairs.iter().find(|(l, _)| left.keys.contains(l)) {
+        let n = left.cols.len();
+        keys.extend(right.keys.iter().map(|k| k + n));
+        relied.extend(left.cols[l].origin);
+    }
+    (keys, relied)
 }

@@ -45,6 +45,7 @@ pub use catalog::{
     KOPER_TYPES, LIFE_YEARS, MELDING_CATEGORIES, SOORT_ADRES, unit_strength,
 };
 pub use domain::AreaDomains;
+pub(crate) use gate::Gated;
 
 /// Rule names of [`GateError`], stable across versions.
 pub mod rules {
@@ -175,6 +176,23 @@ impl Default for AnalystOptions {
     }
 }
 
+/// How the rewrite bounds each unit's contribution.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Bounding {
+    /// Per-unit bounding, skipped when the plan proves that each unit
+    /// reaches at most one row of the aggregate's input: the unit column
+    /// is a candidate key of its table, kept through joins on candidate
+    /// keys of the other side ([`AnalystTable::candidate_keys`]), and every
+    /// candidate key relied on holds on the session's data
+    /// (`COUNT(c) = COUNT(DISTINCT c)`, checked once per peildatum and
+    /// scope). Both plans give the same values.
+    #[default]
+    Auto,
+    /// Always aggregate per unit and group, clamp and rank (for tests
+    /// and benchmarks of the general plan).
+    PerUnit,
+}
+
 /// A group key of an analyst query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupKey {
@@ -258,6 +276,10 @@ pub struct AnalystQuery {
     pub max_groups: u64,
     /// What one unit adds per group at most.
     pub max_contribution: u64,
+    /// The plan aggregates rows directly: each unit reaches at most one
+    /// row, proved from the plan and candidate keys checked on the data
+    /// ([`Bounding`]). The values equal those of per-unit bounding.
+    pub one_row_per_unit: bool,
     /// The peildatum of the views.
     pub peildatum: NaiveDate,
     /// The municipalities in scope, sorted.
@@ -277,6 +299,7 @@ impl fmt::Debug for AnalystQuery {
             .field("aggregates", &self.aggregates)
             .field("max_groups", &self.max_groups)
             .field("max_contribution", &self.max_contribution)
+            .field("one_row_per_unit", &self.one_row_per_unit)
             .finish_non_exhaustive()
     }
 }
@@ -400,18 +423,46 @@ impl AnalystSession {
         Ok(plan)
     }
 
-    /// Gates and rewrites `sql` (see the module docs).
-    pub(crate) async fn prepare(
+    /// Plans and gates `sql`.
+    pub(crate) async fn gate_sql(&self, sql: &str) -> Result<Gated, GateError> {
+        let plan = self.plan_sql(sql).await?;
+        gate::gate(&plan, self)
+    }
+
+    /// The plan of `SELECT COUNT(c), COUNT(DISTINCT c), … FROM table` for
+    /// candidate keys `columns` of `table` (catalogue names only).
+    pub(crate) async fn key_check_plan(
         &self,
-        sql: &str,
+        table: &str,
+        columns: &[&str],
+    ) -> Result<LogicalPlan, QueryError> {
+        let list = columns
+            .iter()
+            .map(|c| format!("COUNT(\"{c}\"), COUNT(DISTINCT \"{c}\")"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let frame = self
+            .ctx
+            .sql(&format!("SELECT {list} FROM \"{table}\""))
+            .await
+            .map_err(|e| QueryError::Setup {
+                reason: format!("candidate keys of {table}: {}", e.strip_backtrace()),
+            })?;
+        Ok(frame.into_unoptimized_plan())
+    }
+
+    /// Rewrites a gated query (see the module docs); `one_row_per_unit`
+    /// only when the candidate keys the gate named hold on the data.
+    pub(crate) fn prepare_gated(
+        &self,
+        gated: Gated,
         options: &AnalystOptions,
         salt: &str,
         snapshots: &BTreeMap<knooppunt_core::Source, String>,
+        one_row_per_unit: bool,
     ) -> Result<AnalystQuery, AnalystError> {
-        let plan = self.plan_sql(sql).await?;
-        let gated = gate::gate(&plan, self)?;
         let state = self.ctx.state();
-        let rewritten = rewrite::rewrite(&gated, options, salt, &state)?;
+        let rewritten = rewrite::rewrite(&gated, options, salt, &state, one_row_per_unit)?;
         let group_keys = gated
             .keys
             .iter()
@@ -481,6 +532,7 @@ impl AnalystSession {
             aggregates,
             max_groups,
             max_contribution: mc,
+            one_row_per_unit,
             peildatum: self.peildatum,
             scope: self.scope.clone(),
             plan: rewritten,

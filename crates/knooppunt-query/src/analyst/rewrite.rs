@@ -129,11 +129,20 @@ fn aggregate(
 }
 
 /// The bounded plan of a gated query (see the module docs of `analyst`).
+///
+/// `one_row_per_unit`: every unit reaches at most one row of the
+/// aggregate's input (proved by the gate from candidate keys that were
+/// checked on the session's data). Bounding is then the identity on the
+/// per-unit steps — one row is one group (≤ `max_groups`), a count of at
+/// most 1 (≤ `max_contribution`), one clamped value — so the plan
+/// aggregates the clamped rows directly and gives exactly the values of
+/// the general plan, without the per-unit aggregate and ranking.
 pub(crate) fn rewrite(
     gated: &Gated,
     options: &AnalystOptions,
     salt: &str,
     state: &SessionState,
+    one_row_per_unit: bool,
 ) -> Result<LogicalPlan, AnalystError> {
     let analyzed = state
         .analyzer()
@@ -163,6 +172,9 @@ pub(crate) fn rewrite(
     }
     let mut per_unit = Vec::new();
     let mut bounded = Vec::new();
+    // The same values when each unit has at most one row: aggregates over
+    // rows, in the order of `bounded`.
+    let mut per_row = Vec::new();
     for (k, a) in gated.aggregates.iter().enumerate() {
         let original = match &agg.aggr_expr[a.index] {
             Expr::Alias(al) => (*al.expr).clone(),
@@ -177,6 +189,7 @@ pub(crate) fn rewrite(
         let s = format!("__s{k}");
         match a.kind {
             AggregateKind::Count => {
+                per_row.push(original.clone());
                 per_unit.push(original.clone().alias(&c));
                 bounded.push(
                     case(vec![(column(&c).gt(lit(mc)), lit(mc))], column(&c))
@@ -184,6 +197,7 @@ pub(crate) fn rewrite(
                 );
             }
             AggregateKind::CountDistinctUnit => {
+                per_row.push(aggregate(count_udaf(), u.clone(), filter.clone()));
                 per_unit.push(aggregate(count_udaf(), u.clone(), filter).alias(&c));
                 bounded.push(
                     case(vec![(column(&c).gt(lit(0i64)), lit(1i64))], lit(0i64))
@@ -192,6 +206,11 @@ pub(crate) fn rewrite(
             }
             AggregateKind::Sum { lower, upper } | AggregateKind::Avg { lower, upper } => {
                 let clamped = clamp(try_cast(arg.clone(), DataType::Float64), lower, upper);
+                let row_value = try_cast(
+                    scalar(state, "round", vec![clamped.clone()])?,
+                    DataType::Int64,
+                );
+                per_row.push(aggregate(sum_udaf(), row_value, filter.clone()));
                 per_unit.push(aggregate(sum_udaf(), clamped, filter.clone()).alias(&s));
                 let rounded = try_cast(scalar(state, "round", vec![column(&s)])?, DataType::Int64);
                 let (lo, hi) = (mc.saturating_mul(lower), mc.saturating_mul(upper));
@@ -207,6 +226,7 @@ pub(crate) fn rewrite(
                     .alias(format!("__b{k}_0")),
                 );
                 if matches!(a.kind, AggregateKind::Avg { .. }) {
+                    per_row.push(aggregate(count_udaf(), arg.clone(), filter.clone()));
                     per_unit.push(aggregate(count_udaf(), arg, filter).alias(&c));
                     bounded.push(
                         case(vec![(column(&c).gt(lit(mc)), lit(mc))], column(&c))
@@ -218,6 +238,38 @@ pub(crate) fn rewrite(
     }
     let n_keys = gated.keys.len();
     let key_cols: Vec<Expr> = (0..n_keys).map(|i| column(&format!("__g{i}"))).collect();
+    let output = |n_values: usize| -> Result<Vec<Expr>, AnalystError> {
+        let mut output: Vec<Expr> = key_cols.clone();
+        for m in 0..n_values {
+            output.push(
+                scalar(
+                    state,
+                    "coalesce",
+                    vec![
+                        try_cast(column(&format!("__t{m}")), DataType::Int64),
+                        lit(0i64),
+                    ],
+                )?
+                .alias(format!("__v{m}")),
+            );
+        }
+        Ok(output)
+    };
+    if one_row_per_unit {
+        let n_values = per_row.len();
+        let totals: Vec<Expr> = per_row
+            .into_iter()
+            .enumerate()
+            .map(|(m, e)| e.alias(format!("__t{m}")))
+            .collect();
+        let out = output(n_values)?;
+        return LogicalPlanBuilder::from(agg.input.as_ref().clone())
+            .filter(u.is_not_null())
+            .and_then(|b| b.aggregate(groups.into_iter().skip(1), totals))
+            .and_then(|b| b.project(out))
+            .and_then(|b| b.build())
+            .map_err(plan_err);
+    }
 
     // 2. Bound each unit's values; a keyed hash orders its groups.
     let mut hash_args = vec![lit(salt), try_cast(column("__u"), DataType::Utf8)];
@@ -279,20 +331,7 @@ pub(crate) fn rewrite(
         .enumerate()
         .map(|(m, n)| aggregate(sum_udaf(), column(n), None).alias(format!("__t{m}")))
         .collect();
-    let mut output: Vec<Expr> = key_cols.clone();
-    for m in 0..value_names.len() {
-        output.push(
-            scalar(
-                state,
-                "coalesce",
-                vec![
-                    try_cast(column(&format!("__t{m}")), DataType::Int64),
-                    lit(0i64),
-                ],
-            )?
-            .alias(format!("__v{m}")),
-        );
-    }
+    let output = output(value_names.len())?;
     LogicalPlanBuilder::from(agg.input.as_ref().clone())
         .filter(u.is_not_null())
         .and_then(|b| b.aggregate(groups, per_unit))
