@@ -4,7 +4,7 @@
 //! path (gate, rewrite, budget, execution, noise, audit); this module is
 //! the pure part, shared with the tests and the benchmark.
 //!
-//! # Calibration (pure ε-DP over the whole answer)
+//! # Calibration, discrete Laplace (the default; pure ε-DP over the whole answer)
 //! The rewrite bounds every privacy unit to at most `max_groups` groups
 //! (1 without GROUP BY) and, per group, each value `j` of a row to a change
 //! of at most Δⱼ ([`AnalystQuery::value_sensitivities`]; an AVG is two
@@ -25,22 +25,53 @@
 //! (AVG as noisy sum / max(noisy count, 1), clamping an average to its
 //! bounds, intervals) is post-processing.
 //!
+//! # Calibration, discrete Gaussian (`"mechanism": "gaussian"`; (ε, δ)-DP via zCDP)
+//! The discrete Gaussian with parameter σ² added to a value of sensitivity
+//! Δ is Δ²/(2σ²)-zCDP (Canonne, Kamath & Steinke 2020), and zCDP composes
+//! by adding ρ. The query's δ ([`QueryConfig::delta`]) is split in two
+//! halves: δ_noise = δ/2 for the noise and δ/2 for the private-key
+//! threshold below. The query's ε is converted to the ρ with
+//! ρ + 2√(ρ·ln(1/δ_noise)) = ε, i.e. ρ = (√(L + ε) − √L)², L = ln(1/δ_noise)
+//! ([`zcdp_rho_for`](knooppunt_privacy::dp::zcdp_rho_for): computed in
+//! floating point, rounded **down** to an exact rational). As for the
+//! Laplace, ρ is split evenly over the `max_groups · V` values one unit can
+//! change, and value `j` gets discrete Gaussian noise with
+//!
+//! σⱼ² = max_groups · V · Δⱼ² / (2ρ),
+//!
+//! rounded **up** to an exact rational
+//! ([`gaussian_sigma2_at_least`](knooppunt_privacy::dp::gaussian_sigma2_at_least)).
+//! The whole answer is then Σ_rows Σⱼ Δⱼ²/(2σⱼ²) <= ρ-zCDP, hence
+//! (ε, δ_noise)-DP; every rounding is on the side of more noise.
+//!
+//! # δ
+//! What a query spends of the analyst's δ budget per period
+//! ([`BudgetConfig::delta_per_period`](crate::BudgetConfig::delta_per_period))
+//! is exactly what its calibration used ([`Calibration::delta_spent`],
+//! rounded up to 10⁻¹⁸): with the Laplace, 0, or δ when it has private
+//! group keys; with the Gaussian, δ/2, plus δ/2 when it has private group
+//! keys.
+//!
 //! # Group keys
 //! Public-domain keys are complete in the exact answer (empty groups
 //! included) and every row is released. A row with a private key (a column
 //! without a public domain, e.g. `bag.gebruiksdoel`) is released only when
-//! its noisy count exceeds τ = [`threshold_for_delta`](knooppunt_privacy::dp::threshold_for_delta)(b_c, Δ_c, δ / max_groups),
-//! with the count value `c` of the query: the first COUNT, COUNT(DISTINCT
-//! unit) or the count of the first AVG. A group that exists only because of
-//! one unit is then released with probability at most δ / max_groups, and
-//! one unit reaches at most `max_groups` groups: (ε, δ)-DP overall. A query
-//! with private keys and no count to threshold on is refused
+//! its noisy count exceeds a threshold τ, with the count value `c` of the
+//! query: the first COUNT, COUNT(DISTINCT unit) or the count of the first
+//! AVG. With δ_t the threshold's δ (the Laplace: δ; the Gaussian: δ/2),
+//! τ = [`threshold_for_delta`](knooppunt_privacy::dp::threshold_for_delta)(b_c, Δ_c, δ_t / max_groups)
+//! for the Laplace and
+//! [`gaussian_threshold_for_delta`](knooppunt_privacy::dp::gaussian_threshold_for_delta)(σ_c², Δ_c, δ_t / max_groups)
+//! for the Gaussian. A group that exists only because of one unit is then
+//! released with probability at most δ_t / max_groups, and one unit reaches
+//! at most `max_groups` groups: the threshold adds δ_t to the δ of the
+//! noise. A query with private keys and no count to threshold on is refused
 //! ([`PRIVATE_KEYS_NEED_COUNT`]): adding a hidden count would spend budget
 //! the analyst did not ask for.
 //!
 //! # Reported precision
 //! Each released number carries its noise scale as a standard deviation
-//! (exact variance of the discrete Laplace), the half-width `h` of the
+//! (exact variance of the discrete Laplace or Gaussian), the half-width `h` of the
 //! symmetric 95 % interval (the smallest `h` with P(|noise| ≤ h) ≥ 0.95,
 //! exact pmf) and the interval itself. An AVG's interval is the range of
 //! sum / count over the 97.5 % intervals of its sum and count (both hold
@@ -48,9 +79,9 @@
 //! AVG's bounds; it is `null` when the count's interval reaches below 1.
 
 use chrono::NaiveDate;
-use knooppunt_privacy::dp::Mechanism;
 use knooppunt_privacy::dp::{
-    Rational, add_noise, laplace_half_width, laplace_variance, threshold_for_delta,
+    Mechanism, Rational, add_noise, gaussian_sigma2_at_least, gaussian_threshold_for_delta,
+    threshold_for_delta, zcdp_rho_for,
 };
 use knooppunt_query::{AggregateKind, AnalystOptions, AnalystQuery, ExactAnswer};
 use rand_chacha::rand_core::RngCore;
@@ -58,6 +89,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::MicroEpsilon;
+use crate::budget::Delta;
 
 /// Rule of a refusal: private group keys without a count to threshold on.
 pub const PRIVATE_KEYS_NEED_COUNT: &str = "private_keys_need_count";
@@ -73,9 +105,11 @@ pub const LEVEL: f64 = 0.95;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoiseKind {
-    /// Discrete Laplace (pure ε-DP).
+    /// Discrete Laplace (pure ε-DP; δ only for private-key thresholds).
     #[default]
     Laplace,
+    /// Discrete Gaussian, calibrated through zCDP ((ε, δ)-DP).
+    Gaussian,
 }
 
 /// The privacy parameters of analyst SQL, part of the budget configuration
@@ -86,13 +120,22 @@ pub enum NoiseKind {
 /// {"epsilon_per_query": "0.1", "delta": "1/10000000", "max_groups": 4,
 ///  "max_contribution": 1, "max_domain_size": 100000, "mechanism": "laplace"}
 /// ```
+///
+/// or, for discrete Gaussian noise, `"mechanism": "gaussian"`:
+///
+/// ```json
+/// {"epsilon_per_query": "0.5", "delta": "1/10000000", "mechanism": "gaussian"}
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueryConfig {
     /// ε charged for (and spent on) every answered query that is not cached.
     pub epsilon_per_query: MicroEpsilon,
-    /// δ of the threshold on groups with private keys (a decimal or a
-    /// fraction: `"0.0000001"`, `"1/10000000"`).
+    /// δ of a query (a decimal or a fraction: `"0.0000001"`,
+    /// `"1/10000000"`). With the Laplace it is used only by the threshold on
+    /// groups with private keys; with the Gaussian half of it goes to the
+    /// noise (the ε-to-zCDP conversion) and half to that threshold. What a
+    /// query uses is debited from the δ budget (see the module docs).
     pub delta: Rational,
     /// Groups one privacy unit may contribute to.
     pub max_groups: u64,
@@ -143,8 +186,9 @@ pub struct ValueNoise {
     pub name: String,
     /// Δⱼ: most change of this value in one group from one unit.
     pub sensitivity: u64,
-    /// The discrete Laplace scale bⱼ.
-    pub scale: Rational,
+    /// The noise: discrete Laplace of scale bⱼ or discrete Gaussian of
+    /// parameter σⱼ².
+    pub mechanism: Mechanism,
     /// The noise's standard deviation.
     pub std_dev: f64,
     /// Half-width of the 95 % interval.
@@ -158,8 +202,19 @@ pub struct ValueNoise {
 pub struct Calibration {
     /// ε of the query.
     pub epsilon: Rational,
-    /// δ of the threshold.
+    /// δ of the query (as configured).
     pub delta: Rational,
+    /// The noise's kind.
+    pub kind: NoiseKind,
+    /// The Gaussian's ρ (zCDP) for the whole answer, rounded down.
+    pub rho: Option<Rational>,
+    /// The Gaussian's δ for converting ρ to (ε, δ): δ/2.
+    pub delta_noise: Option<Rational>,
+    /// With private group keys: the threshold's δ (Laplace δ, Gaussian δ/2).
+    pub delta_threshold: Option<Rational>,
+    /// The δ this answer spends: `delta_noise + delta_threshold`, each
+    /// rounded up to 10⁻¹⁸ (what is debited from the δ budget).
+    pub delta_spent: Delta,
     /// Per value of a row, in [`AnalystQuery::value_names`] order.
     pub values: Vec<ValueNoise>,
     /// For private group keys: the value index of the count and the
@@ -177,47 +232,84 @@ impl Calibration {
         query: &AnalystQuery,
         config: &QueryConfig,
     ) -> Result<Calibration, CalibrationError> {
+        let refuse = |_| CalibrationError(CALIBRATION);
         let epsilon = config.epsilon().ok_or(CalibrationError(CALIBRATION))?;
         let names = query.value_names();
         let sens = query.value_sensitivities();
         let v = sens.len().max(1) as u64;
+        let groups = query.max_groups.max(1);
+        let private = query.group_keys.iter().any(|k| k.domain.is_none());
+        let half = Rational::new(1, 2).map_err(refuse)?;
+        let (rho, delta_noise, delta_threshold) = match config.mechanism {
+            NoiseKind::Laplace => (None, None, private.then_some(config.delta)),
+            NoiseKind::Gaussian => {
+                let half_delta = config.delta.checked_mul(half).map_err(refuse)?;
+                let rho = zcdp_rho_for(epsilon, half_delta).map_err(refuse)?;
+                (Some(rho), Some(half_delta), private.then_some(half_delta))
+            }
+        };
         let mut values = Vec::with_capacity(sens.len());
         for (name, s) in names.into_iter().zip(sens) {
             let s = s.max(1);
-            let l1 = query
-                .max_groups
-                .max(1)
-                .checked_mul(v)
-                .and_then(|x| x.checked_mul(s))
-                .ok_or(CalibrationError(CALIBRATION))?;
-            let scale = knooppunt_privacy::dp::laplace_scale(l1, epsilon)
-                .map_err(|_| CalibrationError(CALIBRATION))?;
+            let mechanism = match rho {
+                None => {
+                    let l1 = groups
+                        .checked_mul(v)
+                        .and_then(|x| x.checked_mul(s))
+                        .ok_or(CalibrationError(CALIBRATION))?;
+                    Mechanism::Laplace {
+                        scale: knooppunt_privacy::dp::laplace_scale(l1, epsilon).map_err(refuse)?,
+                    }
+                }
+                Some(rho) => {
+                    let l2_squared = u128::from(groups)
+                        .checked_mul(u128::from(v))
+                        .and_then(|x| x.checked_mul(u128::from(s) * u128::from(s)))
+                        .ok_or(CalibrationError(CALIBRATION))?;
+                    Mechanism::Gaussian {
+                        sigma2: gaussian_sigma2_at_least(l2_squared, rho).map_err(refuse)?,
+                    }
+                }
+            };
             values.push(ValueNoise {
                 name,
                 sensitivity: s,
-                scale,
-                std_dev: laplace_variance(scale).sqrt(),
-                half_width_95: laplace_half_width(scale, LEVEL),
-                half_width_975: laplace_half_width(scale, 1.0 - (1.0 - LEVEL) / 2.0),
+                mechanism,
+                std_dev: mechanism.variance().sqrt(),
+                half_width_95: mechanism.half_width(LEVEL),
+                half_width_975: mechanism.half_width(1.0 - (1.0 - LEVEL) / 2.0),
             });
         }
-        let private = query.group_keys.iter().any(|k| k.domain.is_none());
-        let threshold = if private {
-            let index = count_index(query).ok_or(CalibrationError(PRIVATE_KEYS_NEED_COUNT))?;
-            let noise = &values[index];
-            let groups = query.max_groups.max(1) as f64;
-            let tau = threshold_for_delta(
-                noise.scale,
-                noise.sensitivity,
-                config.delta.to_f64() / groups,
-            );
-            Some((index, tau))
-        } else {
-            None
+        let threshold = match delta_threshold {
+            Some(delta_t) => {
+                let index = count_index(query).ok_or(CalibrationError(PRIVATE_KEYS_NEED_COUNT))?;
+                let noise = &values[index];
+                let per_group = delta_t.to_f64() / groups as f64;
+                let tau = match noise.mechanism {
+                    Mechanism::Laplace { scale } => {
+                        threshold_for_delta(scale, noise.sensitivity, per_group)
+                    }
+                    Mechanism::Gaussian { sigma2 } => {
+                        gaussian_threshold_for_delta(sigma2, noise.sensitivity, per_group)
+                    }
+                };
+                Some((index, tau))
+            }
+            None => None,
         };
+        let spent = |d: Option<Rational>| d.map_or(Some(Delta::ZERO), Delta::at_least);
+        let delta_spent = spent(delta_noise)
+            .zip(spent(delta_threshold))
+            .and_then(|(a, b)| a.checked_add(b))
+            .ok_or(CalibrationError(CALIBRATION))?;
         Ok(Calibration {
             epsilon,
             delta: config.delta,
+            kind: config.mechanism,
+            rho,
+            delta_noise,
+            delta_threshold,
+            delta_spent,
             values,
             threshold,
         })
@@ -229,23 +321,50 @@ impl Calibration {
         self.values.iter().map(|v| v.std_dev).fold(0.0, f64::max)
     }
 
-    /// The mechanism as JSON, for the answer.
+    /// The mechanism as JSON, for the answer: `kind` (`discrete_laplace`
+    /// with each value's `scale`, or `discrete_gaussian` with each value's
+    /// `sigma2` and the whole answer's `rho`), ε, δ and the δ spent, and
+    /// per value its sensitivity, `noise_scale` (standard deviation) and
+    /// 95 % half-width.
     pub fn to_json(&self) -> Value {
-        json!({
-            "kind": "discrete_laplace",
+        let text = |r: Option<Rational>| r.map(|r| r.to_string());
+        let values: Vec<Value> = self
+            .values
+            .iter()
+            .map(|v| {
+                let mut value = json!({
+                    "name": v.name,
+                    "sensitivity": v.sensitivity,
+                    "noise_scale": v.std_dev,
+                    "half_width_95": v.half_width_95,
+                });
+                let (key, parameter) = match v.mechanism {
+                    Mechanism::Laplace { scale } => ("scale", scale),
+                    Mechanism::Gaussian { sigma2 } => ("sigma2", sigma2),
+                };
+                value[key] = Value::String(parameter.to_string());
+                value
+            })
+            .collect();
+        let mut mechanism = json!({
+            "kind": match self.kind {
+                NoiseKind::Laplace => "discrete_laplace",
+                NoiseKind::Gaussian => "discrete_gaussian",
+            },
             "epsilon": self.epsilon.to_string(),
             "delta": self.delta.to_string(),
+            "delta_spent": self.delta_spent.to_string(),
             "level": LEVEL,
-            "values": self.values.iter().map(|v| json!({
-                "name": v.name,
-                "sensitivity": v.sensitivity,
-                "scale": v.scale.to_string(),
-                "noise_scale": v.std_dev,
-                "half_width_95": v.half_width_95,
-            })).collect::<Vec<_>>(),
+            "values": values,
             "threshold": self.threshold.map(|(_, t)| t),
             "noise_scale": self.max_std_dev(),
-        })
+        });
+        if self.kind == NoiseKind::Gaussian {
+            mechanism["rho"] = json!(text(self.rho));
+            mechanism["delta_noise"] = json!(text(self.delta_noise));
+            mechanism["delta_threshold"] = json!(text(self.delta_threshold));
+        }
+        mechanism
     }
 }
 
@@ -263,9 +382,10 @@ fn count_index(query: &AnalystQuery) -> Option<usize> {
 }
 
 /// One noise draw for an exact value: the function every released number
-/// goes through (exact discrete Laplace of `scale`, saturating).
-pub fn noisy<R: RngCore + ?Sized>(exact: i64, scale: Rational, rng: &mut R) -> i64 {
-    add_noise(exact, &Mechanism::Laplace { scale }, rng)
+/// goes through (an exact draw of `mechanism`, discrete Laplace or discrete
+/// Gaussian, saturating).
+pub fn noisy<R: RngCore + ?Sized>(exact: i64, mechanism: &Mechanism, rng: &mut R) -> i64 {
+    add_noise(exact, mechanism, rng)
 }
 
 /// The released rows of an answer.
@@ -340,7 +460,7 @@ pub fn noisy_rows<R: RngCore + ?Sized>(
         let noised: Vec<i64> = values
             .iter()
             .zip(&calibration.values)
-            .map(|(v, n)| noisy(*v, n.scale, rng))
+            .map(|(v, n)| noisy(*v, &n.mechanism, rng))
             .collect();
         if let Some((index, tau)) = calibration.threshold {
             let count = noised.get(index).copied().unwrap_or(i64::MIN);

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::{Access, Endpoint, Service, internal};
 use crate::analyst::{Calibration, POLICY_VERSION, answer_body, noisy_rows};
+use crate::budget::{Cost, Delta};
 use crate::{BudgetError, CacheKey, Charge, MicroEpsilon, ServiceError};
 
 /// Longest SQL text accepted (bytes).
@@ -91,7 +92,8 @@ impl Service {
     ///
     /// The flow: the gate and rewrite over the token's scope (a refusal
     /// names its rule) → the cost (ε per query, from the budget
-    /// configuration) debited durably before anything runs, or the stored
+    /// configuration, and the δ the calibration uses) debited durably
+    /// before anything runs (refused when either does not fit), or the stored
     /// answer of the identical plan on the same snapshot at no cost →
     /// exact bounded aggregates → noise → the answer stored for later
     /// identical queries → one audit record → the answer. Refusals
@@ -169,7 +171,10 @@ impl Service {
         draft.noise_scale = Some(calibration.max_std_dev());
 
         // The debit, durable before the query runs (or the stored answer).
-        let cost = config.epsilon_per_query;
+        let cost = Cost {
+            epsilon: config.epsilon_per_query,
+            delta: calibration.delta_spent,
+        };
         let key = CacheKey::new(query.fingerprint.clone(), self.snapshot_key.clone());
         // Identical queries are answered one at a time: the second finds
         // the first's stored answer instead of paying for fresh noise.
@@ -193,28 +198,45 @@ impl Service {
                 match ledger.charge(&subject, cost, &key, &trace_id, now) {
                     Ok(Charge::Cached { answer }) => ledger
                         .balance(&subject, now)
-                        .map(|b| (Charge::Cached { answer }, b.left)),
-                    Ok(debited @ Charge::Debited { left, .. }) => Ok((debited, left)),
+                        .map(|b| (Charge::Cached { answer }, b.left, b.delta_left)),
+                    Ok(
+                        debited @ Charge::Debited {
+                            left, delta_left, ..
+                        },
+                    ) => Ok((debited, left, delta_left)),
                     Err(e) => Err(e),
                 }
             })
             .await
             .map_err(internal)?
         };
-        let (charge, left) = match charged {
+        let (charge, left, delta_left) = match charged {
             Ok(c) => c,
             Err(BudgetError::Exhausted { left, .. }) => {
                 draft.budget_charged = Some(0.0);
                 draft.budget_left = Some(left.to_f64());
+                draft.budget_delta_charged = Some(0.0);
+                return Err(ServiceError::BudgetExhausted);
+            }
+            Err(BudgetError::DeltaExhausted { left, .. }) => {
+                draft.budget_charged = Some(0.0);
+                draft.budget_delta_charged = Some(0.0);
+                draft.budget_delta_left = Some(left.to_f64());
                 return Err(ServiceError::BudgetExhausted);
             }
             Err(e) => return Err(internal(e)),
         };
-        let (mut body, charged, cached) = match charge {
-            Charge::Cached { answer } => (answer, MicroEpsilon::ZERO, true),
-            Charge::Debited { charged, .. } => {
+        let (mut body, charged, delta_charged, cached) = match charge {
+            Charge::Cached { answer } => (answer, MicroEpsilon::ZERO, Delta::ZERO, true),
+            Charge::Debited {
+                charged,
+                delta_charged,
+                ..
+            } => {
                 draft.budget_charged = Some(charged.to_f64());
                 draft.budget_left = Some(left.to_f64());
+                draft.budget_delta_charged = Some(delta_charged.to_f64());
+                draft.budget_delta_left = Some(delta_left.to_f64());
                 let exact = match self.engine.analyst_execute(&query).await {
                     Ok(exact) => exact,
                     Err(_) => {
@@ -232,11 +254,13 @@ impl Service {
                     .await
                     .map_err(internal)?
                     .map_err(internal)?;
-                (body, charged, false)
+                (body, charged, delta_charged, false)
             }
         };
         draft.budget_charged = Some(charged.to_f64());
         draft.budget_left = Some(left.to_f64());
+        draft.budget_delta_charged = Some(delta_charged.to_f64());
+        draft.budget_delta_left = Some(delta_left.to_f64());
         draft.cells_returned = body["rows"].as_array().map_or(0, |r| r.len() as u64);
         if let Some(withheld) = body["withheld"].as_u64().filter(|w| *w > 0) {
             draft
@@ -249,6 +273,11 @@ impl Service {
         if let Some(map) = body.as_object_mut() {
             map.insert("epsilon_charged".into(), Value::String(charged.to_string()));
             map.insert("budget_left".into(), Value::String(left.to_string()));
+            map.insert(
+                "delta_charged".into(),
+                Value::String(delta_charged.to_string()),
+            );
+            map.insert("delta_left".into(), Value::String(delta_left.to_string()));
             map.insert("cached".into(), Value::Bool(cached));
         }
         Ok(body)
