@@ -148,6 +148,10 @@ pub struct RecordDraft {
     pub budget_charged: Option<f64>,
     /// Privacy budget (ε) left after it.
     pub budget_left: Option<f64>,
+    /// Privacy budget δ charged for this request (analyst SQL).
+    pub budget_delta_charged: Option<f64>,
+    /// Privacy budget δ left after it.
+    pub budget_delta_left: Option<f64>,
     /// Released or refused.
     pub outcome: Outcome,
     /// Version of the disclosure policy applied.
@@ -179,6 +183,8 @@ impl RecordDraft {
             noise_scale: None,
             budget_charged: None,
             budget_left: None,
+            budget_delta_charged: None,
+            budget_delta_left: None,
             outcome: Outcome::Released,
             policy_version: String::new(),
             duration_ms: 0,
@@ -206,6 +212,8 @@ impl RecordDraft {
             ("noise_scale", self.noise_scale),
             ("budget_charged", self.budget_charged),
             ("budget_left", self.budget_left),
+            ("budget_delta_charged", self.budget_delta_charged),
+            ("budget_delta_left", self.budget_delta_left),
         ] {
             if value.is_some_and(|v| !v.is_finite()) {
                 return Err(AuditError::InvalidDraft {
@@ -273,6 +281,13 @@ pub struct AuditRecord {
     pub budget_charged: Option<f64>,
     /// Budget left.
     pub budget_left: Option<f64>,
+    /// δ charged (absent in records written before δ was recorded, and
+    /// where no δ budget applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_delta_charged: Option<f64>,
+    /// δ left (absent like `budget_delta_charged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_delta_left: Option<f64>,
     /// Released or refused with the rule.
     pub outcome: Outcome,
     /// Policy version.
@@ -313,6 +328,8 @@ impl AuditRecord {
             noise_scale: d.noise_scale,
             budget_charged: d.budget_charged,
             budget_left: d.budget_left,
+            budget_delta_charged: d.budget_delta_charged,
+            budget_delta_left: d.budget_delta_left,
             outcome: d.outcome,
             policy_version: d.policy_version,
             duration_ms: d.duration_ms,

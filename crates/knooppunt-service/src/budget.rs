@@ -1,8 +1,9 @@
 //! The privacy-budget ledger of analyst SQL (PRIVACY.md, "Analyst SQL").
 //!
 //! Every analyst — the natural person behind one or more tokens — has a
-//! budget of ε per calendar period, from [`BudgetConfig`]. Before a query
-//! runs, its cost (computed from the plan by the privacy gate) is debited by
+//! budget of ε and one of δ per calendar period, from [`BudgetConfig`].
+//! Before a query runs, its cost ([`Cost`]: the ε per query and the δ its
+//! calibration uses, see [`crate::analyst`]) is debited by
 //! [`Ledger::charge`]:
 //!
 //! 1. if an answer for the identical canonical plan on the same data snapshot
@@ -10,8 +11,10 @@
 //!    debited — re-releasing the same noisy answer reveals nothing new, so
 //!    the cache is shared by all analysts; a re-worded query has another
 //!    plan fingerprint and pays again;
-//! 2. if the cost does not fit in what is left of the analyst's budget for
-//!    the current period, the query is refused ([`BudgetError::Exhausted`]);
+//! 2. if the cost's ε or its δ does not fit in what is left of the analyst's
+//!    budget for the current period, the query is refused
+//!    ([`BudgetError::Exhausted`] for ε, [`BudgetError::DeltaExhausted`]
+//!    for δ);
 //! 3. otherwise one debit line is appended to `ledger.jsonl` and fsynced
 //!    before `charge` returns, so no query runs on an unrecorded debit.
 //!
@@ -20,15 +23,17 @@
 //! fails stays spent: the ledger cannot know how far the query got, and
 //! over-counting spend is the safe side.
 //!
-//! Amounts are exact integers ([`MicroEpsilon`]); there is no float in the
-//! budget arithmetic.
+//! Amounts are exact integers ([`MicroEpsilon`], and [`Delta`] in units of
+//! 10⁻¹⁸); there is no float in the budget arithmetic.
 //!
 //! # Files
 //! In the ledger directory:
 //! - `ledger.jsonl`: append-only, one JSON line per debit
 //!   ([`LedgerEntry`]: `seq`, `time`, `analyst`, `period`, `charged`,
-//!   `plan_fingerprint`, `snapshot`, `trace_id`), sequence numbers 1, 2, …
-//!   without gaps;
+//!   `delta_charged`, `plan_fingerprint`, `snapshot`, `trace_id`), sequence
+//!   numbers 1, 2, … without gaps; a line written before δ was recorded has
+//!   no `delta_charged` and reads as δ 0 (those queries were pure ε-DP or
+//!   spent δ only on a private-key threshold that was not yet accounted);
 //! - `ledger.lock`: the OS file lock that serialises check-and-debit across
 //!   processes (the CLI and the server may share one directory);
 //! - `answers/<sha256>.json`: the answer cache, one file per [`CacheKey`],
@@ -68,7 +73,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use amount::MicroEpsilon;
+pub use amount::{Cost, Delta, MicroEpsilon};
 pub use ledger::{Balance, Charge, LEDGER_FILE, LOCK_FILE, Ledger, LedgerEntry};
 pub use period::Period;
 
@@ -84,6 +89,15 @@ pub enum BudgetError {
         left: MicroEpsilon,
         /// Cost of the refused query.
         cost: MicroEpsilon,
+    },
+    /// The query's δ is more than is left of the analyst's δ budget for
+    /// this period (its ε may still fit).
+    #[error("privacy budget exhausted: the query costs δ {cost}, δ {left} is left in this period")]
+    DeltaExhausted {
+        /// δ left in the current period.
+        left: Delta,
+        /// δ of the refused query.
+        cost: Delta,
     },
     /// A ledger file could not be read, written or synced.
     #[error("budget ledger: cannot {op} {}: {kind}", path.display())]
@@ -126,10 +140,11 @@ impl BudgetError {
     }
 }
 
-/// How much ε every analyst gets per period.
+/// How much ε and δ every analyst gets per period.
 ///
 /// ```json
-/// {"epsilon_per_period": "3.0", "period": "month", "overrides": {"a.jansen": "5.0"},
+/// {"epsilon_per_period": "3.0", "delta_per_period": "0.00001", "period": "month",
+///  "overrides": {"a.jansen": "5.0"},
 ///  "query": {"epsilon_per_query": "0.1", "delta": "1/10000000"}}
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +152,10 @@ impl BudgetError {
 pub struct BudgetConfig {
     /// Budget of an analyst per period, unless overridden.
     pub epsilon_per_period: MicroEpsilon,
+    /// δ budget of every analyst per period (default 10⁻⁵): the δ of all
+    /// answered queries of a period adds up to at most this (a decimal or a
+    /// fraction: `"0.00001"`, `"1/100000"`).
+    pub delta_per_period: Delta,
     /// The calendar period the budget is granted for.
     pub period: Period,
     /// Per-analyst budgets per period, replacing `epsilon_per_period`.
@@ -150,11 +169,14 @@ pub struct BudgetConfig {
 impl BudgetConfig {
     /// The default budget: ε 3.0 per calendar month.
     pub const DEFAULT_EPSILON: MicroEpsilon = MicroEpsilon::from_micros(3_000_000);
+    /// The default δ budget: 10⁻⁵ per period.
+    pub const DEFAULT_DELTA: Delta = Delta::from_units(10_000_000_000_000);
 
     /// A configuration without overrides.
     pub fn new(epsilon_per_period: MicroEpsilon, period: Period) -> BudgetConfig {
         BudgetConfig {
             epsilon_per_period,
+            delta_per_period: BudgetConfig::DEFAULT_DELTA,
             period,
             overrides: BTreeMap::new(),
             query: crate::analyst::QueryConfig::default(),

@@ -201,3 +201,225 @@ impl Visitor<'_> for AmountVisitor {
         MicroEpsilon::parse(&text).map_err(E::custom)
     }
 }
+
+/// Units of [`Delta`] per 1 (10¹⁸).
+const DELTA_UNITS: u64 = 1_000_000_000_000_000_000;
+/// Decimal places a δ amount can carry.
+const DELTA_DECIMALS: usize = 18;
+
+/// An amount of δ (the probability with which an (ε, δ) guarantee may
+/// fail) in units of 10⁻¹⁸, so that δ budgets add up exactly like
+/// [`MicroEpsilon`].
+///
+/// What a query spends is converted from the exact [`Rational`] its
+/// calibration used, rounded **up** ([`Delta::at_least`]); a budget given
+/// as a fraction is rounded **down** ([`Delta::at_most`]): both on the
+/// safe side. Written as decimal text with up to 18 decimals (`"0.00001"`,
+/// `"0.0"`); configuration may also write a fraction (`"1/100000"`, rounded
+/// down to 10⁻¹⁸).
+///
+/// [`Rational`]: knooppunt_privacy::dp::Rational
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Delta(u64);
+
+impl Delta {
+    /// No δ.
+    pub const ZERO: Delta = Delta(0);
+
+    /// An amount of `units` · 10⁻¹⁸.
+    pub const fn from_units(units: u64) -> Delta {
+        Delta(units)
+    }
+
+    /// The amount in units of 10⁻¹⁸.
+    pub const fn units(self) -> u64 {
+        self.0
+    }
+
+    /// The smallest amount at least `r` (`None` above 18.4).
+    pub fn at_least(r: knooppunt_privacy::dp::Rational) -> Option<Delta> {
+        let scaled = u128::from(r.numer()) * u128::from(DELTA_UNITS);
+        u64::try_from(scaled.div_ceil(u128::from(r.denom())))
+            .ok()
+            .map(Delta)
+    }
+
+    /// The largest amount at most `r` (`None` above 18.4).
+    pub fn at_most(r: knooppunt_privacy::dp::Rational) -> Option<Delta> {
+        let scaled = u128::from(r.numer()) * u128::from(DELTA_UNITS);
+        u64::try_from(scaled / u128::from(r.denom()))
+            .ok()
+            .map(Delta)
+    }
+
+    /// The amount as a float, for records that carry numbers (the audit
+    /// log).
+    pub fn to_f64(self) -> f64 {
+        self.0 as f64 / DELTA_UNITS as f64
+    }
+
+    /// `self + other`, or `None` on overflow.
+    pub const fn checked_add(self, other: Delta) -> Option<Delta> {
+        match self.0.checked_add(other.0) {
+            Some(d) => Some(Delta(d)),
+            None => None,
+        }
+    }
+
+    /// `self - other`, or zero if `other` is larger.
+    pub const fn saturating_sub(self, other: Delta) -> Delta {
+        Delta(self.0.saturating_sub(other.0))
+    }
+
+    /// `self + other`, capped at the largest amount.
+    pub const fn saturating_add(self, other: Delta) -> Delta {
+        Delta(self.0.saturating_add(other.0))
+    }
+
+    /// Parses δ text: a decimal with at most 18 significant decimals
+    /// (exact), or a fraction `a/b` (rounded down to 10⁻¹⁸). No sign, no
+    /// exponent.
+    pub fn parse(text: &str) -> Result<Delta, BudgetError> {
+        let bad = |why: &str| {
+            BudgetError::Config(format!(
+                "invalid δ amount ({why}); write a decimal like \"0.00001\" or a fraction like \"1/100000\""
+            ))
+        };
+        let text = text.trim();
+        if text.contains('/') {
+            let r: knooppunt_privacy::dp::Rational =
+                text.parse().map_err(|_| bad("not a positive fraction"))?;
+            return Delta::at_most(r).ok_or_else(|| bad("too large"));
+        }
+        let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+        if whole.is_empty() && frac.is_empty() {
+            return Err(bad("empty"));
+        }
+        if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("not a non-negative decimal number"));
+        }
+        let frac = frac.trim_end_matches('0');
+        if frac.len() > DELTA_DECIMALS {
+            return Err(bad("more than 18 decimals"));
+        }
+        let mut units: u64 = 0;
+        for b in whole.bytes() {
+            units = units
+                .checked_mul(10)
+                .and_then(|u| u.checked_add(u64::from(b - b'0')))
+                .ok_or_else(|| bad("too large"))?;
+        }
+        units = units
+            .checked_mul(DELTA_UNITS)
+            .ok_or_else(|| bad("too large"))?;
+        let mut frac_units: u64 = 0;
+        for i in 0..DELTA_DECIMALS {
+            let digit = frac.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
+            frac_units = frac_units * 10 + digit;
+        }
+        units
+            .checked_add(frac_units)
+            .map(Delta)
+            .ok_or_else(|| bad("too large"))
+    }
+}
+
+impl fmt::Display for Delta {
+    /// Decimal δ with at least one and at most 18 decimals: `0.00001`,
+    /// `0.0`, `1.0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let whole = self.0 / DELTA_UNITS;
+        let frac = self.0 % DELTA_UNITS;
+        let digits = format!("{frac:018}");
+        let digits = digits.trim_end_matches('0');
+        let digits = if digits.is_empty() { "0" } else { digits };
+        f.pad(&format!("{whole}.{digits}"))
+    }
+}
+
+impl FromStr for Delta {
+    type Err = BudgetError;
+
+    fn from_str(s: &str) -> Result<Delta, BudgetError> {
+        Delta::parse(s)
+    }
+}
+
+impl Serialize for Delta {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Delta {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Delta, D::Error> {
+        deserializer.deserialize_any(DeltaVisitor)
+    }
+}
+
+/// Reads δ from a string, an integer (0 or 1) or a short float.
+struct DeltaVisitor;
+
+impl Visitor<'_> for DeltaVisitor {
+    type Value = Delta;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a δ amount as text like \"0.00001\" or \"1/100000\"")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Delta, E> {
+        Delta::parse(v).map_err(E::custom)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Delta, E> {
+        v.checked_mul(DELTA_UNITS)
+            .map(Delta)
+            .ok_or_else(|| E::custom("δ amount too large"))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Delta, E> {
+        let v = u64::try_from(v).map_err(|_| E::custom("δ amount must not be negative"))?;
+        self.visit_u64(v)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Delta, E> {
+        if !v.is_finite() || v < 0.0 {
+            return Err(E::custom("δ amount must be a finite non-negative number"));
+        }
+        // As for ε: the shortest decimal that reads back as `v` is the text
+        // that was written when it has at most 15 significant digits. Rust
+        // prints small floats without an exponent (1e-5 as "0.00001").
+        let text = format!("{v}");
+        let significant = text
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .skip_while(|&b| b == b'0')
+            .count();
+        if significant > 15 {
+            return Err(E::custom(
+                "δ amount has too many digits for a number; write it as a string",
+            ));
+        }
+        Delta::parse(&text).map_err(E::custom)
+    }
+}
+
+/// What one query spends of an analyst's budget: ε, and the δ its
+/// calibration used (zero for pure ε-DP).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Cost {
+    /// ε.
+    pub epsilon: MicroEpsilon,
+    /// δ.
+    pub delta: Delta,
+}
+
+impl From<MicroEpsilon> for Cost {
+    /// A pure ε cost (δ 0).
+    fn from(epsilon: MicroEpsilon) -> Cost {
+        Cost {
+            epsilon,
+            delta: Delta::ZERO,
+        }
+    }
+}

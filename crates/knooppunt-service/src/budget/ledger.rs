@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{BudgetConfig, BudgetError, CacheKey, MicroEpsilon};
+use super::{BudgetConfig, BudgetError, CacheKey, Cost, Delta, MicroEpsilon};
 
 /// Name of the append-only debit file in the ledger directory.
 pub const LEDGER_FILE: &str = "ledger.jsonl";
@@ -31,8 +31,12 @@ pub struct LedgerEntry {
     pub analyst: String,
     /// Key of the budget period charged (see [`super::Period::key`]).
     pub period: String,
-    /// The amount debited.
+    /// The ε debited.
     pub charged: MicroEpsilon,
+    /// The δ debited: what the query's calibration used. Absent (δ 0) in
+    /// lines written before δ was recorded.
+    #[serde(default)]
+    pub delta_charged: Delta,
     /// Fingerprint of the canonical plan of the query.
     pub plan_fingerprint: String,
     /// Data snapshot the query ran on.
@@ -52,10 +56,14 @@ pub enum Charge {
     },
     /// The cost was debited durably; the query may run now.
     Debited {
-        /// The amount debited.
+        /// The ε debited.
         charged: MicroEpsilon,
-        /// Budget left in the period after this debit.
+        /// ε left in the period after this debit.
         left: MicroEpsilon,
+        /// The δ debited.
+        delta_charged: Delta,
+        /// δ left in the period after this debit.
+        delta_left: Delta,
         /// Sequence number of the debit in the ledger.
         seq: u64,
     },
@@ -74,6 +82,12 @@ pub struct Balance {
     pub spent: MicroEpsilon,
     /// What is left: `limit - spent`, or zero.
     pub left: MicroEpsilon,
+    /// δ granted for the period.
+    pub delta_limit: Delta,
+    /// δ debited in the period.
+    pub delta_spent: Delta,
+    /// δ left: `delta_limit - delta_spent`, or zero.
+    pub delta_left: Delta,
 }
 
 /// The privacy-budget ledger of one directory (see the [module
@@ -105,7 +119,7 @@ struct State {
     /// Every entry, in sequence order.
     entries: Vec<LedgerEntry>,
     /// Spent per analyst per period key (of the configured period).
-    spent: HashMap<String, BTreeMap<String, MicroEpsilon>>,
+    spent: HashMap<String, BTreeMap<String, Cost>>,
 }
 
 /// Holds the OS lock on `ledger.lock`; releases it when dropped.
@@ -198,13 +212,16 @@ impl Ledger {
         &self.config
     }
 
-    /// Charges `analyst` `cost` for the query identified by `key`, before it
-    /// runs, as of `now`.
+    /// Charges `analyst` `cost` (ε, and δ; a bare [`MicroEpsilon`] is a
+    /// cost with δ 0) for the query identified by `key`, before it runs, as
+    /// of `now`.
     ///
     /// 1. If an answer for `key` is stored, returns it as [`Charge::Cached`]
     ///    and debits nothing.
-    /// 2. If `cost` exceeds what is left of the analyst's budget in the
-    ///    period containing `now`, refuses with [`BudgetError::Exhausted`].
+    /// 2. If the cost's ε exceeds what is left of the analyst's ε budget in
+    ///    the period containing `now`, refuses with
+    ///    [`BudgetError::Exhausted`]; if its δ exceeds what is left of the δ
+    ///    budget, with [`BudgetError::DeltaExhausted`].
     /// 3. Otherwise appends the debit to the ledger, fsyncs it, and returns
     ///    [`Charge::Debited`]. Only then may the query run.
     ///
@@ -213,11 +230,12 @@ impl Ledger {
     pub fn charge(
         &self,
         analyst: &str,
-        cost: MicroEpsilon,
+        cost: impl Into<Cost>,
         key: &CacheKey,
         trace_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Charge, BudgetError> {
+        let cost = cost.into();
         if analyst.is_empty() {
             return Err(BudgetError::Config("the analyst must be named".into()));
         }
@@ -228,10 +246,20 @@ impl Ledger {
         }
         state.sync(&self.dir, &self.ledger_path, &self.config)?;
         let period = self.config.period.key(now);
-        let limit = self.config.limit_for(analyst);
-        let left = limit.saturating_sub(state.spent(analyst, &period));
-        if cost > left {
-            return Err(BudgetError::Exhausted { left, cost });
+        let spent = state.spent(analyst, &period);
+        let left = self.config.limit_for(analyst).saturating_sub(spent.epsilon);
+        let delta_left = self.config.delta_per_period.saturating_sub(spent.delta);
+        if cost.epsilon > left {
+            return Err(BudgetError::Exhausted {
+                left,
+                cost: cost.epsilon,
+            });
+        }
+        if cost.delta > delta_left {
+            return Err(BudgetError::DeltaExhausted {
+                left: delta_left,
+                cost: cost.delta,
+            });
         }
         let seq = state.entries.len() as u64 + 1;
         let entry = LedgerEntry {
@@ -239,15 +267,18 @@ impl Ledger {
             time: now,
             analyst: analyst.to_owned(),
             period,
-            charged: cost,
+            charged: cost.epsilon,
+            delta_charged: cost.delta,
             plan_fingerprint: key.plan_fingerprint.clone(),
             snapshot: key.snapshot.clone(),
             trace_id: trace_id.to_owned(),
         };
         state.append(entry, &self.ledger_path, &self.config)?;
         Ok(Charge::Debited {
-            charged: cost,
-            left: left.saturating_sub(cost),
+            charged: cost.epsilon,
+            left: left.saturating_sub(cost.epsilon),
+            delta_charged: cost.delta,
+            delta_left: delta_left.saturating_sub(cost.delta),
             seq,
         })
     }
@@ -342,13 +373,17 @@ impl Ledger {
 
     fn balance_of(&self, state: &State, analyst: &str, period: &str) -> Balance {
         let limit = self.config.limit_for(analyst);
+        let delta_limit = self.config.delta_per_period;
         let spent = state.spent(analyst, period);
         Balance {
             analyst: analyst.to_owned(),
             period: period.to_owned(),
             limit,
-            spent,
-            left: limit.saturating_sub(spent),
+            spent: spent.epsilon,
+            left: limit.saturating_sub(spent.epsilon),
+            delta_limit,
+            delta_spent: spent.delta,
+            delta_left: delta_limit.saturating_sub(spent.delta),
         }
     }
 
@@ -395,12 +430,12 @@ impl Ledger {
 }
 
 impl State {
-    fn spent(&self, analyst: &str, period: &str) -> MicroEpsilon {
+    fn spent(&self, analyst: &str, period: &str) -> Cost {
         self.spent
             .get(analyst)
             .and_then(|periods| periods.get(period))
             .copied()
-            .unwrap_or(MicroEpsilon::ZERO)
+            .unwrap_or_default()
     }
 
     fn record(&mut self, entry: LedgerEntry, config: &BudgetConfig) {
@@ -412,8 +447,9 @@ impl State {
             .entry(entry.analyst.clone())
             .or_default()
             .entry(config.period.key(entry.time))
-            .or_insert(MicroEpsilon::ZERO);
-        *slot = slot.saturating_add(entry.charged);
+            .or_default();
+        slot.epsilon = slot.epsilon.saturating_add(entry.charged);
+        slot.delta = slot.delta.saturating_add(entry.delta_charged);
         self.entries.push(entry);
     }
 
