@@ -21,12 +21,13 @@ use analyst_lake::{GM, Lake, brp_csv, peildatum};
 use chrono::Utc;
 use knooppunt_audit::{AuditConfig, AuditLog, Outcome, RecordKind, read_records};
 use knooppunt_core::SystemClock;
-use knooppunt_privacy::dp::Rational;
+use knooppunt_privacy::dp::{Mechanism, Rational, zcdp_epsilon};
 use knooppunt_query::analyst::rules;
 use knooppunt_query::{AnalystQuery, Engine, ExactAnswer};
 use knooppunt_service::analyst::{
-    Calibration, PRIVATE_KEYS_NEED_COUNT, QueryConfig, noisy, noisy_rows,
+    Calibration, NoiseKind, PRIVATE_KEYS_NEED_COUNT, QueryConfig, ValueNoise, noisy, noisy_rows,
 };
+use knooppunt_service::budget::Delta;
 use knooppunt_service::{
     Access, BudgetConfig, Endpoint, Ledger, MicroEpsilon, Period, Purposes, Role, Service,
     ServiceError, ServiceOptions, TokenStore,
@@ -256,6 +257,20 @@ async fn concurrent_identical_queries_pay_once_and_share_one_answer() {
     assert_eq!(cached, 19);
     let first = &rows(&answers[0])[0]["n"]["value"];
     assert!(answers.iter().all(|a| &rows(a)[0]["n"]["value"] == first));
+}
+
+fn laplace_scale(v: &ValueNoise) -> Rational {
+    match v.mechanism {
+        Mechanism::Laplace { scale } => scale,
+        other => panic!("expected Laplace noise, got {other:?}"),
+    }
+}
+
+fn gaussian_sigma2(v: &ValueNoise) -> Rational {
+    match v.mechanism {
+        Mechanism::Gaussian { sigma2 } => sigma2,
+        other => panic!("expected Gaussian noise, got {other:?}"),
+    }
 }
 
 fn scale_of(answer: &Value, value: &str) -> Rational {
@@ -584,9 +599,9 @@ async fn intervals_contain_the_exact_value_about_95_percent_of_the_time() {
     let coverage = avg_in as f64 / avg_all as f64;
     assert!(coverage >= 0.94, "average coverage {coverage}");
     // And the noise function itself is centred: the mean error is small.
-    let scale = calibration.values[0].scale;
+    let mechanism = calibration.values[0].mechanism;
     let mean: f64 = (0..20_000)
-        .map(|_| noisy(0, scale, &mut rng) as f64)
+        .map(|_| noisy(0, &mechanism, &mut rng) as f64)
         .sum::<f64>()
         / 20_000.0;
     assert!(mean.abs() < 0.1, "mean noise {mean}");
@@ -614,7 +629,7 @@ async fn calibration_spends_exactly_epsilon_over_the_whole_answer() {
         for v in &c.values {
             let term = Rational::from_integer(q.max_groups * v.sensitivity)
                 .unwrap()
-                .checked_div(v.scale)
+                .checked_div(laplace_scale(v))
                 .unwrap();
             loss = Some(match loss {
                 None => term,
@@ -629,5 +644,419 @@ async fn calibration_spends_exactly_epsilon_over_the_whole_answer() {
         .unwrap()
         .checked_div(epsilon)
         .unwrap();
-    assert_eq!(c.values[0].scale, expected);
+    assert_eq!(laplace_scale(&c.values[0]), expected);
+}
+
+/// A budget of `per_period` whose queries cost `per_query` each and get
+/// discrete Gaussian noise.
+fn gaussian_budget(per_period: &str, per_query: &str) -> BudgetConfig {
+    let mut b = budget(per_period);
+    b.query.mechanism = NoiseKind::Gaussian;
+    b.query.epsilon_per_query = eps(per_query);
+    b
+}
+
+fn half(r: Rational) -> Rational {
+    r.checked_mul(Rational::new(1, 2).unwrap()).unwrap()
+}
+
+/// Gaussian calibration, for counts, sums and averages together, with and
+/// without GROUP BY. Pass: half of δ goes to the conversion, the chosen ρ
+/// converts back (ε = ρ + 2√(ρ·ln(1/δ_noise))) to at most the query's ε
+/// and within 10⁻⁸ of it; the noise's actual ρ over one unit's worst case,
+/// Σ over max_groups · V values of Δⱼ²/(2σⱼ²), is at most ρ (each term
+/// checked in exact integer arithmetic) and converts to an ε within 10⁻⁶
+/// of the query's; δ spent is exactly δ/2 (no private keys).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gaussian_calibration_spends_epsilon_at_the_conversion() {
+    let lake = Lake::small(false);
+    let engine = lake.engine();
+    for per_query in ["0.1", "1.0"] {
+        let config = QueryConfig {
+            mechanism: NoiseKind::Gaussian,
+            epsilon_per_query: eps(per_query),
+            ..QueryConfig::default()
+        };
+        let epsilon = config.epsilon().unwrap().to_f64();
+        let delta_noise = half(config.delta);
+        for sql in [
+            "SELECT soort_adres, COUNT(*) AS n, AVG(geboortejaar) AS gj, SUM(geboortejaar) AS s \
+             FROM brp GROUP BY soort_adres",
+            "SELECT COUNT(DISTINCT persoon_id) AS n, SUM(geboortejaar) AS s FROM brp",
+            BY_BUURT,
+        ] {
+            let (q, _) = exact(&engine, sql, &config).await;
+            let c = Calibration::new(&q, &config).unwrap();
+            assert_eq!(c.kind, NoiseKind::Gaussian);
+            assert_eq!(c.delta_noise, Some(delta_noise));
+            assert_eq!(c.delta_threshold, None, "public keys need no threshold");
+            assert_eq!(c.delta_spent, Delta::at_least(delta_noise).unwrap());
+            assert_eq!(c.delta_spent, Delta::from_units(50_000_000_000));
+            let rho = c.rho.unwrap();
+            let back = zcdp_epsilon(rho.to_f64(), delta_noise.to_f64());
+            assert!(back <= epsilon, "{sql}: ε {back}");
+            assert!(back >= epsilon * (1.0 - 1e-8), "{sql}: ε {back}");
+            let groups = u128::from(q.max_groups);
+            let v = c.values.len() as u128;
+            let mut actual = 0.0;
+            for value in &c.values {
+                let s2 = gaussian_sigma2(value);
+                let d2 = u128::from(value.sensitivity).pow(2);
+                // groups · Δ² / (2σ²) <= ρ / V, cross-multiplied.
+                let lhs = (groups * v * d2)
+                    .checked_mul(u128::from(s2.denom()) * u128::from(rho.denom()))
+                    .unwrap();
+                let rhs = 2 * u128::from(s2.numer()) * u128::from(rho.numer());
+                assert!(lhs <= rhs, "{sql}: {} gets σ² {s2}", value.name);
+                actual += (groups * d2) as f64 / (2.0 * s2.to_f64());
+            }
+            let spent = zcdp_epsilon(actual, delta_noise.to_f64());
+            assert!(spent <= epsilon, "{sql}: ε {spent}");
+            assert!(spent >= epsilon * (1.0 - 1e-6), "{sql}: ε {spent}");
+        }
+    }
+}
+
+/// The exact pmf of the discrete Gaussian (for the tests' privacy checks).
+fn gaussian_pmf(sigma2: f64) -> impl Fn(i64) -> f64 {
+    let reach = (60.0 * sigma2.sqrt()).ceil() as i64 + 10;
+    let w = move |x: i64| (-((x * x) as f64) / (2.0 * sigma2)).exp();
+    let z: f64 = (-reach..=reach).map(w).sum();
+    move |x| w(x) / z
+}
+
+/// Differencing pair under Gaussian noise (ε 1.0 per query, δ 10⁻⁷): the
+/// count of everyone with and without P8, a worst-case neighbouring pair
+/// (one value, max_groups 1, the exact answers differ by Δ = 1). Pass:
+/// both answers say `discrete_gaussian` with σ² at least Δ²/(2ρ) for the
+/// closed-form ρ = (√(L+ε) − √L)², L = ln(2/δ); over 50,000 seeded draws
+/// of the released value for each exact answer, the histograms (bins of
+/// half a standard deviation holding at least 2 % of the draws of both)
+/// have a likelihood ratio within e^ε; the draws whose exact privacy loss
+/// ln(P_a(x)/P_b(x)) exceeds ε number at most δ_noise · 50,000 (that is,
+/// none); and the exact hockey-stick divergence
+/// Σₓ max(0, P_a(x) − e^ε·P_b(x)), the δ the pair actually needs at this
+/// ε, is at most δ_noise = δ/2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gaussian_differencing_pair_is_hidden_by_the_noise() {
+    let f = fixture(
+        Lake::with_brp(&brp_csv(false, &[(8, "A1", 1937)])),
+        gaussian_budget("3.0", "1.0"),
+    );
+    let with = "SELECT COUNT(*) AS n FROM brp";
+    let without = "SELECT COUNT(*) AS n FROM brp WHERE geboortejaar <> 1937";
+    let (qa, a) = f.exact(with).await;
+    let (_, b) = f.exact(without).await;
+    assert_eq!(qa.max_groups, 1);
+    let (xa, xb) = (a.values[0][0], b.values[0][0]);
+    assert_eq!(xa - xb, 1, "P8 is one count");
+    assert_eq!(qa.l1_sensitivity(), 1);
+
+    let epsilon = 1.0f64;
+    let delta_noise = half(f.budget.query.delta).to_f64();
+    let l = (1.0 / delta_noise).ln();
+    let rho = ((l + epsilon).sqrt() - l.sqrt()).powi(2);
+    let min_sigma2 = 1.0 / (2.0 * rho);
+    for sql in [with, without] {
+        let released = f.ask(sql).await.unwrap();
+        assert_eq!(released["mechanism"]["kind"], "discrete_gaussian");
+        let value = &released["mechanism"]["values"][0];
+        let s2: Rational = value["sigma2"].as_str().unwrap().parse().unwrap();
+        assert!(s2.to_f64() >= min_sigma2, "σ² {s2} < {min_sigma2}");
+        assert!(s2.to_f64() <= min_sigma2 * (1.0 + 1e-6), "σ² {s2} wastes ε");
+    }
+
+    let calibration = Calibration::new(&qa, &f.budget.query).unwrap();
+    let s2 = gaussian_sigma2(&calibration.values[0]).to_f64();
+    let width = (s2.sqrt() / 2.0).ceil() as i64;
+    let draws = 50_000u64;
+    let pmf = gaussian_pmf(s2);
+    let loss = |x: i64| (pmf(x - xa) / pmf(x - xb)).ln();
+    let mut beyond = 0u64;
+    let mut histogram = |exact: &ExactAnswer, seed: u64| {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let mut h: BTreeMap<i64, u64> = BTreeMap::new();
+        for _ in 0..draws {
+            let out = noisy_rows(&qa, exact, &calibration, &mut rng);
+            let x = out.rows[0]["n"]["value"].as_i64().unwrap();
+            if exact == &a {
+                beyond += u64::from(loss(x) > epsilon);
+            }
+            *h.entry(x.div_euclid(width)).or_default() += 1;
+        }
+        h
+    };
+    let (ha, hb) = (histogram(&a, 11), histogram(&b, 12));
+    let bound = epsilon.exp();
+    let mut bins = 0;
+    for (bin, &na) in &ha {
+        let nb = hb.get(bin).copied().unwrap_or(0);
+        if na.min(nb) < draws / 50 {
+            continue;
+        }
+        bins += 1;
+        let ratio = na as f64 / nb as f64;
+        assert!(
+            ratio <= bound && 1.0 / ratio <= bound,
+            "bin {bin}: {na} vs {nb}"
+        );
+    }
+    assert!(bins >= 6, "only {bins} bins compared");
+    assert!(
+        beyond as f64 <= delta_noise * draws as f64,
+        "{beyond} draws with privacy loss above ε"
+    );
+    let reach = (60.0 * s2.sqrt()) as i64;
+    let hockey: f64 = (-reach..=reach)
+        .map(|x| (pmf(x - 1) - bound * pmf(x)).max(0.0))
+        .sum();
+    assert!(hockey <= delta_noise, "δ(ε) = {hockey} > {delta_noise}");
+}
+
+/// Pass: as for the Laplace, over 2,000 seeded draws with Gaussian noise
+/// the 95 % intervals of the counts contain the exact value between 94 %
+/// and 97.5 % of the time and those of the averages at least 94 %; the
+/// reported half-width and standard deviation are the discrete Gaussian's
+/// of the value's σ², and the noise is centred.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gaussian_intervals_contain_the_exact_value_about_95_percent_of_the_time() {
+    let mut config = QueryConfig {
+        epsilon_per_query: eps("10.0"),
+        mechanism: NoiseKind::Gaussian,
+        ..QueryConfig::default()
+    };
+    config.max_groups = 4;
+    let lake = Lake::small(true);
+    let engine = lake.engine();
+    let sql =
+        "SELECT soort_adres, COUNT(*) AS n, AVG(geboortejaar) AS gj FROM brp GROUP BY soort_adres";
+    let (q, a) = exact(&engine, sql, &config).await;
+    let calibration = Calibration::new(&q, &config).unwrap();
+    for v in &calibration.values {
+        let s2 = gaussian_sigma2(v);
+        assert_eq!(
+            v.half_width_95,
+            knooppunt_privacy::dp::gaussian_half_width(s2, 0.95)
+        );
+        let sd = knooppunt_privacy::dp::gaussian_variance(s2).sqrt();
+        assert_eq!(v.std_dev, sd);
+        assert!(sd <= s2.to_f64().sqrt() && sd > 0.99 * s2.to_f64().sqrt());
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(96);
+    let (mut n_in, mut n_all, mut avg_in, mut avg_all) = (0u64, 0u64, 0u64, 0u64);
+    for _ in 0..2000 {
+        let out = noisy_rows(&q, &a, &calibration, &mut rng);
+        for (row, values) in out.rows.iter().zip(&a.values) {
+            let n = &row["n"];
+            assert_eq!(
+                n["noise_scale"].as_f64(),
+                Some(calibration.values[0].std_dev)
+            );
+            assert_eq!(
+                n["half_width_95"].as_u64(),
+                Some(calibration.values[0].half_width_95)
+            );
+            let lo = n["interval_95"][0].as_i64().unwrap();
+            let hi = n["interval_95"][1].as_i64().unwrap();
+            n_all += 1;
+            n_in += u64::from(lo <= values[0] && values[0] <= hi);
+            if let (Some(lo), Some(hi)) = (
+                row["gj"]["interval_95"][0].as_f64(),
+                row["gj"]["interval_95"][1].as_f64(),
+            ) && values[2] > 0
+            {
+                let truth = values[1] as f64 / values[2] as f64;
+                avg_all += 1;
+                avg_in += u64::from(lo <= truth && truth <= hi);
+            }
+        }
+    }
+    let coverage = n_in as f64 / n_all as f64;
+    assert!(
+        (0.94..=0.975).contains(&coverage),
+        "count coverage {coverage}"
+    );
+    assert!(avg_all > 1000, "{avg_all} average intervals");
+    let coverage = avg_in as f64 / avg_all as f64;
+    assert!(coverage >= 0.94, "average coverage {coverage}");
+    let mechanism = calibration.values[0].mechanism;
+    let mean: f64 = (0..20_000)
+        .map(|_| noisy(0, &mechanism, &mut rng) as f64)
+        .sum::<f64>()
+        / 20_000.0;
+    assert!(mean.abs() < 0.1, "mean noise {mean}");
+}
+
+/// A Gaussian answer through the service. Pass: the answer's mechanism
+/// says `discrete_gaussian` with ρ, δ_noise and each value's σ²; every
+/// released count carries noise_scale, half_width_95 and interval_95; the
+/// answer, the ledger entry, the balance and the audit record all show the
+/// δ spent (δ/2 = 5·10⁻⁸) and what is left of the δ budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gaussian_answer_reports_sigma2_and_debits_delta() {
+    let f = fixture(Lake::small(false), gaussian_budget("3.0", "0.1"));
+    let answer = f.ask(BY_BUURT).await.unwrap();
+    let m = &answer["mechanism"];
+    assert_eq!(m["kind"], "discrete_gaussian");
+    assert_eq!(m["delta"], "1/10000000");
+    assert_eq!(m["delta_noise"], "1/20000000");
+    assert_eq!(m["delta_spent"], "0.00000005");
+    assert!(m["rho"].as_str().unwrap().parse::<Rational>().is_ok());
+    let (q, _) = f.exact(BY_BUURT).await;
+    let c = Calibration::new(&q, &f.budget.query).unwrap();
+    let s2 = gaussian_sigma2(&c.values[0]);
+    assert_eq!(m["values"][0]["sigma2"], s2.to_string());
+    assert!(m["values"][0].get("scale").is_none());
+    assert!(!rows(&answer).is_empty());
+    for r in rows(&answer) {
+        let n = &r["n"];
+        let (v, h) = (
+            n["value"].as_i64().unwrap(),
+            n["half_width_95"].as_i64().unwrap(),
+        );
+        assert_eq!(n["noise_scale"].as_f64(), Some(c.values[0].std_dev));
+        assert_eq!(n["interval_95"], serde_json::json!([v - h, v + h]));
+    }
+    assert_eq!(answer["epsilon_charged"], "0.1");
+    assert_eq!(answer["delta_charged"], "0.00000005");
+    assert_eq!(answer["delta_left"], "0.00000995");
+
+    let ledger = f.ledger();
+    let entries = ledger.entries(Some("a.jansen")).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].delta_charged, Delta::from_units(50_000_000_000));
+    let balance = ledger.balance("a.jansen", Utc::now()).unwrap();
+    assert_eq!(balance.delta_spent, Delta::from_units(50_000_000_000));
+    assert_eq!(balance.delta_left, Delta::parse("0.00000995").unwrap());
+
+    let cached = f.ask(BY_BUURT).await.unwrap();
+    assert_eq!(cached["cached"], true);
+    assert_eq!(cached["delta_charged"], "0.0");
+    assert_eq!(cached["delta_left"], "0.00000995");
+
+    let records = read_records(&f.audit_dir).unwrap();
+    let released: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == RecordKind::Query && r.outcome == Outcome::Released)
+        .collect();
+    assert_eq!(released.len(), 2);
+    let paid = released
+        .iter()
+        .find(|r| r.trace_id == entries[0].trace_id)
+        .unwrap();
+    assert_eq!(paid.budget_delta_charged, Some(5e-8));
+    assert_eq!(paid.budget_delta_left, Some(9.95e-6));
+    let recorded = paid.noise_scale.unwrap();
+    assert!(
+        (recorded - c.max_std_dev()).abs() <= 1e-12 * recorded,
+        "{recorded}"
+    );
+    let free = released
+        .iter()
+        .find(|r| r.trace_id != entries[0].trace_id)
+        .unwrap();
+    assert_eq!(free.budget_delta_charged, Some(0.0));
+}
+
+/// Private group keys under Gaussian noise: the threshold is the discrete
+/// Gaussian's for δ/2 / max_groups, every small group is withheld, and the
+/// query spends δ/2 + δ/2 = δ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gaussian_private_keys_use_the_gaussian_threshold_and_spend_delta() {
+    let f = fixture(Lake::small(false), gaussian_budget("3.0", "0.1"));
+    let sql = "SELECT gebruiksdoel, COUNT(*) AS n FROM bag GROUP BY gebruiksdoel";
+    let a = f.ask(sql).await.unwrap();
+    let (q, _) = f.exact(sql).await;
+    let c = Calibration::new(&q, &f.budget.query).unwrap();
+    let delta_t = half(f.budget.query.delta);
+    assert_eq!(c.delta_threshold, Some(delta_t));
+    let (index, tau) = c.threshold.unwrap();
+    let noise = &c.values[index];
+    assert_eq!(
+        tau,
+        knooppunt_privacy::dp::gaussian_threshold_for_delta(
+            gaussian_sigma2(noise),
+            noise.sensitivity,
+            delta_t.to_f64() / q.max_groups as f64
+        )
+    );
+    assert!(tau > 100, "τ {tau}");
+    assert_eq!(a["mechanism"]["threshold"].as_u64(), Some(tau));
+    assert_eq!(a["mechanism"]["delta_threshold"], "1/20000000");
+    assert!(rows(&a).is_empty(), "{a}");
+    assert!(a["withheld"].as_u64().unwrap() >= 1);
+    assert_eq!(a["delta_charged"], "0.0000001");
+    assert_eq!(c.delta_spent, Delta::from_units(100_000_000_000));
+    let entries = f.ledger().entries(None).unwrap();
+    assert_eq!(entries[0].delta_charged, Delta::from_units(100_000_000_000));
+}
+
+/// Laplace spends δ only on a private-key threshold: a public-key count
+/// debits δ 0, a private-key count δ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn laplace_spends_delta_only_on_private_keys() {
+    let f = fixture(Lake::small(false), budget("3.0"));
+    let a = f.ask(BY_BUURT).await.unwrap();
+    assert_eq!(a["mechanism"]["kind"], "discrete_laplace");
+    assert_eq!(a["delta_charged"], "0.0");
+    let b = f
+        .ask("SELECT gebruiksdoel, COUNT(*) AS n FROM bag GROUP BY gebruiksdoel")
+        .await
+        .unwrap();
+    assert_eq!(b["delta_charged"], "0.0000001");
+    let deltas: Vec<Delta> = f
+        .ledger()
+        .entries(None)
+        .unwrap()
+        .iter()
+        .map(|e| e.delta_charged)
+        .collect();
+    assert_eq!(deltas, [Delta::ZERO, Delta::from_units(100_000_000_000)]);
+}
+
+/// δ exhaustion: a δ budget of 10⁻⁷ per period and Gaussian queries
+/// spending δ/2 = 5·10⁻⁸ each. Pass: two answers, the third distinct query
+/// is refused for the budget although ε is left, the refusal is audited
+/// with rule `budget_exhausted`, nothing more is debited, and an identical
+/// earlier query is still answered from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delta_exhaustion_refuses_while_epsilon_is_left() {
+    let mut config = gaussian_budget("3.0", "0.1");
+    config.delta_per_period = Delta::parse("1/10000000").unwrap();
+    let f = fixture(Lake::small(false), config);
+    for i in 0..2 {
+        let a = f
+            .ask(&format!(
+                "SELECT COUNT(*) AS n FROM brp WHERE geboortejaar > {}",
+                1800 + i
+            ))
+            .await
+            .unwrap();
+        assert_eq!(a["cached"], false);
+    }
+    let refused = f
+        .ask("SELECT COUNT(*) AS n FROM brp WHERE geboortejaar > 1900")
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::BudgetExhausted)),
+        "{refused:?}"
+    );
+    let ledger = f.ledger();
+    let balance = ledger.balance("a.jansen", Utc::now()).unwrap();
+    assert_eq!(balance.left, eps("2.8"));
+    assert_eq!(balance.delta_left, Delta::ZERO);
+    assert_eq!(balance.delta_spent, Delta::parse("0.0000001").unwrap());
+    assert_eq!(ledger.entries(None).unwrap().len(), 2);
+    let records = read_records(&f.audit_dir).unwrap();
+    let refusal: Vec<_> = records
+        .iter()
+        .filter(|r| r.outcome.rule() == Some("budget_exhausted"))
+        .collect();
+    assert_eq!(refusal.len(), 1);
+    assert_eq!(refusal[0].budget_delta_left, Some(0.0));
+    let cached = f
+        .ask("SELECT COUNT(*) AS n FROM brp WHERE geboortejaar > 1800")
+        .await
+        .unwrap();
+    assert_eq!(cached["cached"], true);
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 
 use chrono::{DateTime, TimeZone, Utc};
-use knooppunt_service::budget::{LEDGER_FILE, Period};
+use knooppunt_service::budget::{Cost, Delta, LEDGER_FILE, Period};
 use knooppunt_service::{
     BudgetConfig, BudgetError, CacheKey, Charge, Ledger, LedgerEntry, MicroEpsilon,
 };
@@ -35,7 +35,9 @@ fn ledger_lines(dir: &Path) -> Vec<LedgerEntry> {
 
 fn debited(charge: Charge) -> (MicroEpsilon, MicroEpsilon, u64) {
     match charge {
-        Charge::Debited { charged, left, seq } => (charged, left, seq),
+        Charge::Debited {
+            charged, left, seq, ..
+        } => (charged, left, seq),
         Charge::Cached { .. } => panic!("expected a debit, got a cached answer"),
     }
 }
@@ -581,4 +583,271 @@ fn budget_overrides_per_analyst() {
         ledger.balance("gewoon", now).expect("balance").limit,
         eps("0.5")
     );
+}
+
+fn delta(text: &str) -> Delta {
+    Delta::parse(text).expect("valid δ")
+}
+
+fn cost(epsilon: &str, d: &str) -> Cost {
+    Cost {
+        epsilon: eps(epsilon),
+        delta: delta(d),
+    }
+}
+
+#[test]
+fn budget_delta_amounts_parse_print_and_round_safely() {
+    assert_eq!(delta("0.00001").units(), 10_000_000_000_000);
+    assert_eq!(delta("1/100000"), delta("0.00001"));
+    assert_eq!(delta("0").units(), 0);
+    assert_eq!(delta("0.000000000000000001").units(), 1);
+    assert_eq!(delta("1").units(), 1_000_000_000_000_000_000);
+    // A fraction that 10⁻¹⁸ cannot hold: rounded down as a budget.
+    assert_eq!(delta("1/3").units(), 333_333_333_333_333_333);
+    let third: knooppunt_privacy::dp::Rational = "1/3".parse().expect("rational");
+    // …and up as a cost.
+    assert_eq!(
+        Delta::at_least(third).map(Delta::units),
+        Some(333_333_333_333_333_334)
+    );
+    assert_eq!(
+        Delta::at_most(third).map(Delta::units),
+        Some(333_333_333_333_333_333)
+    );
+    for (units, text) in [
+        (0, "0.0"),
+        (10_000_000_000_000, "0.00001"),
+        (50_000_000_000, "0.00000005"),
+        (1, "0.000000000000000001"),
+        (1_500_000_000_000_000_000, "1.5"),
+    ] {
+        assert_eq!(Delta::from_units(units).to_string(), text);
+        assert_eq!(delta(text).units(), units);
+    }
+    for bad in [
+        "",
+        "-1",
+        "1e-5",
+        "0.0000000000000000001",
+        "abc",
+        "1/0",
+        "0/5",
+        "20",
+    ] {
+        assert!(Delta::parse(bad).is_err(), "{bad:?} must be refused");
+    }
+
+    let config = BudgetConfig::from_json(r#"{"delta_per_period": "1/100000"}"#).expect("config");
+    assert_eq!(config.delta_per_period, delta("0.00001"));
+    assert_eq!(
+        BudgetConfig::from_json(r#"{"delta_per_period": 0.000001}"#)
+            .expect("config")
+            .delta_per_period,
+        delta("0.000001")
+    );
+    assert_eq!(
+        BudgetConfig::default().delta_per_period,
+        delta("0.00001"),
+        "default 1e-5"
+    );
+    let text = serde_json::to_string(&config).expect("serialise");
+    assert!(text.contains(r#""delta_per_period":"0.00001""#), "{text}");
+    assert!(BudgetConfig::from_json(r#"{"delta_per_period": "-0.1"}"#).is_err());
+}
+
+#[test]
+fn budget_delta_exhaustion_refuses_while_epsilon_is_left() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger =
+        Ledger::open(dir.path(), BudgetConfig::new(eps("10.0"), Period::Month)).expect("open");
+    let now = at(2026, 11, 28);
+    for i in 0..2 {
+        match ledger
+            .charge("a.jansen", cost("0.1", "0.000004"), &key(i), "t", now)
+            .expect("fits")
+        {
+            Charge::Debited {
+                delta_charged,
+                delta_left,
+                ..
+            } => {
+                assert_eq!(delta_charged, delta("0.000004"));
+                assert_eq!(
+                    delta_left,
+                    delta(if i == 0 { "0.000006" } else { "0.000002" })
+                );
+            }
+            other => panic!("expected a debit, got {other:?}"),
+        }
+    }
+    let err = ledger
+        .charge("a.jansen", cost("0.1", "0.000004"), &key(2), "t", now)
+        .expect_err("δ exhausted");
+    match &err {
+        BudgetError::DeltaExhausted { left, cost } => {
+            assert_eq!((*left, *cost), (delta("0.000002"), delta("0.000004")));
+        }
+        other => panic!("expected δ exhaustion, got {other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "privacy budget exhausted: the query costs δ 0.000004, δ 0.000002 is left in this period"
+    );
+    assert_eq!(
+        ledger_lines(dir.path()).len(),
+        2,
+        "a refusal debits nothing"
+    );
+    // ε was left all along: a query without δ, and one with the last δ, fit.
+    ledger
+        .charge("a.jansen", eps("0.1"), &key(3), "t", now)
+        .expect("pure ε fits");
+    ledger
+        .charge("a.jansen", cost("0.1", "0.000002"), &key(4), "t", now)
+        .expect("the last δ fits");
+    assert!(matches!(
+        ledger.charge(
+            "a.jansen",
+            Cost {
+                epsilon: eps("0.1"),
+                delta: Delta::from_units(1)
+            },
+            &key(5),
+            "t",
+            now
+        ),
+        Err(BudgetError::DeltaExhausted { .. })
+    ));
+    // ε is checked too, and named when it is the one that is short.
+    let err = ledger
+        .charge("a.jansen", cost("9.7", "0"), &key(6), "t", now)
+        .expect_err("ε exhausted");
+    assert!(matches!(err, BudgetError::Exhausted { .. }), "{err:?}");
+    assert!(err.to_string().contains("ε 9.7"), "{err}");
+
+    let balance = ledger.balance("a.jansen", now).expect("balance");
+    assert_eq!((balance.spent, balance.left), (eps("0.4"), eps("9.6")));
+    assert_eq!(
+        (balance.delta_limit, balance.delta_spent, balance.delta_left),
+        (delta("0.00001"), delta("0.00001"), Delta::ZERO)
+    );
+    let shown = serde_json::to_value(&balance).expect("json");
+    assert_eq!(shown["delta_spent"], "0.00001");
+    assert_eq!(shown["delta_left"], "0.0");
+    assert_eq!(shown["delta_limit"], "0.00001");
+    let on_file: Vec<Delta> = ledger_lines(dir.path())
+        .iter()
+        .map(|e| e.delta_charged)
+        .collect();
+    assert_eq!(
+        on_file,
+        [
+            delta("0.000004"),
+            delta("0.000004"),
+            Delta::ZERO,
+            delta("0.000002")
+        ]
+    );
+    // Another analyst, and the next period, have their own δ.
+    ledger
+        .charge("b.bakker", cost("0.1", "0.00001"), &key(7), "t", now)
+        .expect("fresh δ");
+    ledger
+        .charge(
+            "a.jansen",
+            cost("0.1", "0.00001"),
+            &key(8),
+            "t",
+            at(2026, 12, 1),
+        )
+        .expect("next period");
+}
+
+#[test]
+fn budget_old_lines_without_delta_read_as_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = concat!(
+        r#"{"seq":1,"time":"2026-11-28T12:00:00Z","analyst":"a.jansen","period":"2026-11","charged":"0.25","plan_fingerprint":"plan-1","snapshot":"snapshot-1","trace_id":"trace-1"}"#,
+        "\n",
+        r#"{"seq":2,"time":"2026-11-28T12:00:01Z","analyst":"a.jansen","period":"2026-11","charged":"0.5","plan_fingerprint":"plan-2","snapshot":"snapshot-1","trace_id":"trace-2"}"#,
+        "\n",
+    );
+    std::fs::write(dir.path().join(LEDGER_FILE), old).expect("write an old ledger");
+    let config = BudgetConfig::new(eps("1.0"), Period::Month);
+    let ledger = Ledger::open(dir.path(), config.clone()).expect("an old ledger opens");
+    let now = at(2026, 11, 28);
+    let balance = ledger.balance("a.jansen", now).expect("balance");
+    assert_eq!(
+        (balance.spent, balance.delta_spent),
+        (eps("0.75"), Delta::ZERO)
+    );
+    assert_eq!(balance.delta_left, delta("0.00001"));
+    let entries = ledger.entries(None).expect("entries");
+    assert!(entries.iter().all(|e| e.delta_charged == Delta::ZERO));
+    ledger
+        .charge(
+            "a.jansen",
+            cost("0.25", "0.0000001"),
+            &key(3),
+            "trace-3",
+            now,
+        )
+        .expect("charge");
+    drop(ledger);
+    let raw = std::fs::read_to_string(dir.path().join(LEDGER_FILE)).expect("read");
+    assert!(raw.starts_with(old), "old lines are kept as they were");
+    assert!(raw.contains(r#""delta_charged":"0.0000001""#), "{raw}");
+    let reopened = Ledger::open(dir.path(), config).expect("reopen");
+    let balance = reopened.balance("a.jansen", now).expect("balance");
+    assert_eq!(
+        (balance.spent, balance.left),
+        (eps("1.0"), MicroEpsilon::ZERO)
+    );
+    assert_eq!(balance.delta_spent, delta("0.0000001"));
+}
+
+#[test]
+fn budget_delta_race_between_two_ledgers_never_overspends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Plenty of ε (ε 0.01 of 10.0 each): only δ (10⁻⁶ of 10⁻⁵ each) binds.
+    let config = BudgetConfig::new(eps("10.0"), Period::Month);
+    let ledgers = [
+        Arc::new(Ledger::open(dir.path(), config.clone()).expect("open a")),
+        Arc::new(Ledger::open(dir.path(), config).expect("open b")),
+    ];
+    let now = at(2026, 11, 28);
+    let barrier = Arc::new(Barrier::new(100));
+    let handles: Vec<_> = (0..100)
+        .map(|i| {
+            let ledger = Arc::clone(&ledgers[i % 2]);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                ledger.charge("a.jansen", cost("0.01", "0.000001"), &key(i), "t", now)
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for handle in handles {
+        match handle.join().expect("thread") {
+            Ok(Charge::Debited { .. }) => ok += 1,
+            Ok(Charge::Cached { .. }) => panic!("nothing was cached"),
+            Err(BudgetError::DeltaExhausted { left, .. }) => assert_eq!(left, Delta::ZERO),
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(ok, 10, "exactly ten charges of δ 10⁻⁶ fit in 10⁻⁵");
+    let lines = ledger_lines(dir.path());
+    assert_eq!(lines.len(), 10);
+    let on_file = lines
+        .iter()
+        .fold(Delta::ZERO, |sum, e| sum.saturating_add(e.delta_charged));
+    assert_eq!(on_file, delta("0.00001"));
+    for ledger in &ledgers {
+        let balance = ledger.balance("a.jansen", now).expect("balance");
+        assert_eq!(balance.delta_spent, on_file);
+        assert_eq!(balance.delta_left, Delta::ZERO);
+        assert_eq!(balance.left, eps("9.9"));
+    }
 }
