@@ -250,7 +250,8 @@ pub(crate) struct AuditReview {
     budget: Vec<Value>,
 }
 
-/// One analyst's budget in the current period (ε as exact decimal text).
+/// One analyst's budget in the current period (ε and δ as exact decimal
+/// text).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct Balance {
@@ -264,6 +265,12 @@ pub(crate) struct Balance {
     spent: String,
     /// ε left this period.
     left: String,
+    /// δ per period.
+    delta_limit: String,
+    /// δ spent this period (what the answered queries' calibrations used).
+    delta_spent: String,
+    /// δ left this period.
+    delta_left: String,
 }
 
 /// Privacy budgets.

@@ -57,13 +57,21 @@ pub(crate) struct QueryAnswer {
     rows: Vec<Value>,
     /// Groups with private keys withheld by the noisy threshold.
     withheld: u64,
-    /// The noise: kind, ε, δ, scale per value, threshold.
+    /// The noise: `kind` (`discrete_laplace` with each value's `scale`, or
+    /// `discrete_gaussian` with each value's `sigma2` and the answer's
+    /// `rho`), ε, δ, the δ spent, per value its `noise_scale` and
+    /// `half_width_95`, and the private-key threshold.
     #[schema(value_type = Object)]
     mechanism: Value,
     /// ε charged for this answer (`0.0` when cached).
     epsilon_charged: String,
     /// ε left of the analyst's budget in this period.
     budget_left: String,
+    /// δ charged for this answer (`0.0` when cached or when the noise
+    /// needs none).
+    delta_charged: String,
+    /// δ left of the analyst's budget in this period.
+    delta_left: String,
     /// Whether this is the stored answer of an identical earlier query.
     cached: bool,
 }

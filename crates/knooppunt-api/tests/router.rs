@@ -983,6 +983,9 @@ async fn budgets_own_for_analysts_all_for_privacy_officers() {
     let balances = body["balances"].as_array().expect("balances");
     assert_eq!(balances.len(), 1, "{body}");
     assert_eq!(balances[0]["left"], balances[0]["limit"], "{body}");
+    assert_eq!(balances[0]["delta_limit"], "0.00001", "{body}");
+    assert_eq!(balances[0]["delta_spent"], "0.0", "{body}");
+    assert_eq!(balances[0]["delta_left"], "0.00001", "{body}");
     assert_eq!(body["period"], "month");
     let (status, body) = get(
         "/v1/budgets",
