@@ -151,9 +151,11 @@ fn table(answer: &Value) -> String {
         ));
     }
     out.push_str(&format!(
-        "95 % intervals; ε charged {}, ε left {}{}; peildatum {}\n",
+        "95 % intervals; ε charged {}, ε left {}, δ charged {}, δ left {}{}; peildatum {}\n",
         text(&answer["epsilon_charged"]),
         text(&answer["budget_left"]),
+        text(&answer["delta_charged"]),
+        text(&answer["delta_left"]),
         if answer["cached"].as_bool() == Some(true) {
             " (cached answer)"
         } else {
