@@ -18,6 +18,10 @@
 //! - `analyst/per_unit_bounding`: the same with `Bounding::PerUnit`: the
 //!   general plan (aggregate per person and buurt, clamp, keep at most
 //!   `max_groups` groups per person by a keyed hash, sum), same values.
+//! - `analyst/history_plain_datafusion` and `analyst/history_gated`:
+//!   registrations per year of inschrijving over the whole BRP history, a
+//!   question where a person reaches several rows, so the gated path
+//!   needs per-unit bounding.
 //! - `analyst/with_session`: the same plus building the analyst session
 //!   (scoped views), as the first `Service::query` of a peildatum and
 //!   scope does.
@@ -66,6 +70,11 @@ fn text_column(batches: &[RecordBatch], i: usize) -> Vec<String> {
 const ANALYST_SQL: &str = "SELECT a.buurtcode, COUNT(*) AS n FROM actuele_inschrijvingen p \
      JOIN adressen a ON p.adresseerbaarobject_id = a.identificatie GROUP BY a.buurtcode";
 
+/// A question where a person reaches several rows (the registration
+/// history): per-unit bounding is needed.
+const HISTORY_SQL: &str =
+    "SELECT date_part('year', datum_inschrijving) AS jaar, COUNT(*) AS n FROM brp GROUP BY 1";
+
 fn lake() -> PathBuf {
     let work = Path::new(env!("CARGO_MANIFEST_DIR")).join("peer/work/scale-10");
     let lake = work.join("lake");
@@ -103,10 +112,11 @@ async fn analyst_answer(
     session: &AnalystSession,
     config: &QueryConfig,
     peildatum: chrono::NaiveDate,
+    sql: &str,
     bounding: Bounding,
 ) -> serde_json::Value {
     let q = engine
-        .analyst_prepare_with(session, ANALYST_SQL, &config.analyst_options(), bounding)
+        .analyst_prepare_with(session, sql, &config.analyst_options(), bounding)
         .await
         .unwrap();
     let exact = engine.analyst_execute(&q).await.unwrap();
@@ -149,8 +159,15 @@ fn bench_analyst(c: &mut Criterion) {
         .block_on(engine.analyst_session(peildatum, &scope))
         .unwrap();
 
-    let gated = || analyst_answer(&engine, &session, &config, peildatum, Bounding::Auto);
-    let per_unit = || analyst_answer(&engine, &session, &config, peildatum, Bounding::PerUnit);
+    let answer_of = |sql: &'static str, bounding: Bounding| {
+        analyst_answer(&engine, &session, &config, peildatum, sql, bounding)
+    };
+    let gated = || answer_of(ANALYST_SQL, Bounding::Auto);
+    let per_unit = || answer_of(ANALYST_SQL, Bounding::PerUnit);
+    let history_plain = format!(
+        "SELECT date_part('year', datum_inschrijving) AS jaar, COUNT(*) AS n FROM brp \
+         WHERE gemeentecode IN ({in_scope}) GROUP BY 1"
+    );
     // Sanity: both paths see the same groups (the analyst answer adds the
     // empty buurten of the public domain).
     let plain_rows: usize = runtime
@@ -175,6 +192,10 @@ fn bench_analyst(c: &mut Criterion) {
     assert!(gated_rows >= plain_rows);
     let general = runtime.block_on(per_unit());
     assert_eq!(general["rows"].as_array().unwrap().len(), gated_rows);
+    let history = runtime
+        .block_on(engine.analyst_prepare(&session, HISTORY_SQL, &config.analyst_options()))
+        .unwrap();
+    assert!(!history.one_row_per_unit);
 
     let budget_dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(
@@ -203,11 +224,29 @@ fn bench_analyst(c: &mut Criterion) {
     group.bench_function("per_unit_bounding", |b| {
         b.iter(|| runtime.block_on(per_unit()))
     });
+    group.bench_function("history_plain_datafusion", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(engine.sql_trusted(peildatum, &history_plain))
+                .unwrap()
+        })
+    });
+    group.bench_function("history_gated", |b| {
+        b.iter(|| runtime.block_on(answer_of(HISTORY_SQL, Bounding::Auto)))
+    });
     group.bench_function("with_session", |b| {
         b.iter(|| {
             runtime.block_on(async {
                 let session = engine.analyst_session(peildatum, &scope).await.unwrap();
-                analyst_answer(&engine, &session, &config, peildatum, Bounding::Auto).await
+                analyst_answer(
+                    &engine,
+                    &session,
+                    &config,
+                    peildatum,
+                    ANALYST_SQL,
+                    Bounding::Auto,
+                )
+                .await
             })
         })
     });

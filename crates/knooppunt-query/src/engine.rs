@@ -494,7 +494,7 @@ impl Engine {
             (Some(keys), Bounding::Auto) => self.candidate_keys_hold(session, keys).await?,
             _ => false,
         };
-        Ok(session.prepare_gated(gated, options, &self.analyst_salt, &self.snapshots, one_row)?)
+        session.prepare_gated(gated, options, &self.analyst_salt, &self.snapshots, one_row)
     }
 
     /// Whether every candidate key `(table, column)` names at most one row

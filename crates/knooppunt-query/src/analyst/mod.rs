@@ -21,6 +21,29 @@
 //! - [`Engine::analyst_execute`](crate::Engine::analyst_execute) runs the
 //!   rewritten plan (locally or on Ballista: built-in functions only) and
 //!   returns an [`ExactAnswer`] with public-domain group keys completed.
+//!
+//! # One row per unit
+//! Per-unit bounding (aggregate per unit and group, clamp, keep at most
+//! `max_groups` groups per unit by a keyed hash, sum) costs a
+//! high-cardinality aggregate and a sort. When each unit reaches at most
+//! one row of the aggregate's input, every step of it is the identity: one
+//! row is one group, a count of at most 1, one clamped value. The gate
+//! proves this from the plan ([`Bounding::Auto`]): the unit column is a
+//! candidate key of its table ([`AnalystTable::candidate_keys`]), and each
+//! join keeps a side's keys only when the other side is joined on one of
+//! its own candidate keys with `=` (NULLs never match). A candidate key is
+//! relied on only after `COUNT(c) = COUNT(DISTINCT c)` held on the
+//! session's data (counted once per engine, peildatum and scope).
+//!
+//! The choice depends on the data, but the answer does not: both plans
+//! compute the same function of the data (tests compare them on lakes
+//! where a key holds and where it does not), and the noise is calibrated
+//! from the options alone. Only timing could tell which plan ran: one bit
+//! per candidate key, whether some value of it names several rows in
+//! scope. Differential privacy here, as in the libraries PRIVACY.md names,
+//! covers the content of answers, not their timing; the bit is fixed per
+//! peildatum and scope (counted once), so repeating queries does not
+//! sharpen it.
 
 mod catalog;
 mod domain;
