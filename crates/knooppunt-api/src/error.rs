@@ -42,7 +42,7 @@ impl ApiError {
                 ServiceError::NotFound => StatusCode::NOT_FOUND,
                 ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
                 ServiceError::QueryRefused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-                ServiceError::BudgetExhausted => StatusCode::FORBIDDEN,
+                ServiceError::BudgetExhausted { .. } => StatusCode::FORBIDDEN,
                 ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 ServiceError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
                 ServiceError::Config(_) | ServiceError::Internal => {

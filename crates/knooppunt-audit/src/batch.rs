@@ -43,6 +43,8 @@ pub fn audit_schema() -> SchemaRef {
         Field::new("noise_scale", DataType::Float64, true),
         Field::new("budget_charged", DataType::Float64, true),
         Field::new("budget_left", DataType::Float64, true),
+        Field::new("budget_delta_charged", DataType::Float64, true),
+        Field::new("budget_delta_left", DataType::Float64, true),
         Field::new("outcome", DataType::Utf8, false),
         Field::new("rule", DataType::Utf8, true),
         Field::new("policy_version", DataType::Utf8, false),
@@ -72,6 +74,8 @@ pub fn records_to_batch(records: &[AuditRecord]) -> Result<RecordBatch, AuditErr
     let mut cells_suppressed = UInt64Builder::with_capacity(n);
     let mut reasons = StringBuilder::new();
     let mut noise = Float64Builder::with_capacity(n);
+    let mut delta_charged = Float64Builder::with_capacity(n);
+    let mut delta_left = Float64Builder::with_capacity(n);
     let mut charged = Float64Builder::with_capacity(n);
     let mut left = Float64Builder::with_capacity(n);
     let mut outcome = StringBuilder::new();
@@ -113,6 +117,8 @@ pub fn records_to_batch(records: &[AuditRecord]) -> Result<RecordBatch, AuditErr
         noise.append_option(r.noise_scale);
         charged.append_option(r.budget_charged);
         left.append_option(r.budget_left);
+        delta_charged.append_option(r.budget_delta_charged);
+        delta_left.append_option(r.budget_delta_left);
         outcome.append_value(r.outcome.as_str());
         rule.append_option(r.outcome.rule());
         policy.append_value(&r.policy_version);
@@ -141,6 +147,8 @@ pub fn records_to_batch(records: &[AuditRecord]) -> Result<RecordBatch, AuditErr
         Arc::new(noise.finish()),
         Arc::new(charged.finish()),
         Arc::new(left.finish()),
+        Arc::new(delta_charged.finish()),
+        Arc::new(delta_left.finish()),
         Arc::new(outcome.finish()),
         Arc::new(rule.finish()),
         Arc::new(policy.finish()),

@@ -70,7 +70,7 @@ pub(crate) fn run_sql(args: &SqlArgs) -> Result<ExitCode> {
         }
         Err(
             e @ (ServiceError::QueryRefused { .. }
-            | ServiceError::BudgetExhausted
+            | ServiceError::BudgetExhausted { .. }
             | ServiceError::RoleForbidden
             | ServiceError::PurposeMissing
             | ServiceError::PurposeForbidden

@@ -61,8 +61,11 @@ pub enum ServiceError {
         rule: &'static str,
     },
     /// The analyst's privacy budget for this period cannot pay the query.
-    #[error("privacy budget exhausted for this period")]
-    BudgetExhausted,
+    #[error("privacy budget exhausted for this period: the query's {budget} does not fit")]
+    BudgetExhausted {
+        /// Which budget: `"ε"` or `"δ"`.
+        budget: &'static str,
+    },
     /// Too many requests for this token; retry after the given seconds.
     #[error("too many requests; retry later")]
     RateLimited {
@@ -92,7 +95,7 @@ impl ServiceError {
             ServiceError::BadRequest(_) => "bad_request",
             ServiceError::QueryRefused { .. } => "query_refused",
             ServiceError::RateLimited { .. } => "rate_limited",
-            ServiceError::BudgetExhausted => "budget_exhausted",
+            ServiceError::BudgetExhausted { .. } => "budget_exhausted",
             ServiceError::AuditUnavailable => "audit_unavailable",
             ServiceError::Config(_) | ServiceError::Internal => "internal",
         }

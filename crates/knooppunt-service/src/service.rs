@@ -383,7 +383,7 @@ impl Service {
             | ServiceError::PurposeForbidden
             | ServiceError::NotFound
             | ServiceError::BadRequest(_)
-            | ServiceError::BudgetExhausted => error.code(),
+            | ServiceError::BudgetExhausted { .. } => error.code(),
             ServiceError::QueryRefused { rule } => rule,
             _ => return error,
         };

@@ -195,7 +195,10 @@ async fn reworded_variants_each_pay() {
     let refused = f
         .ask("SELECT COUNT(*) AS n FROM brp WHERE geboortejaar + 200 > 200")
         .await;
-    assert!(matches!(refused, Err(ServiceError::BudgetExhausted)));
+    assert!(matches!(
+        refused,
+        Err(ServiceError::BudgetExhausted { budget: "ε" })
+    ));
     // The identical first variant is still answered, from the cache.
     let cached = f
         .ask("SELECT COUNT(*) AS n FROM brp WHERE geboortejaar + 0 > 0")
@@ -225,7 +228,7 @@ async fn concurrent_queries_at_the_limit_never_overspend() {
     for t in tasks {
         match t.await.unwrap() {
             Ok(_) => answered += 1,
-            Err(ServiceError::BudgetExhausted) => exhausted += 1,
+            Err(ServiceError::BudgetExhausted { .. }) => exhausted += 1,
             Err(e) => panic!("unexpected {e:?}"),
         }
     }
@@ -516,7 +519,7 @@ async fn every_answer_has_one_audit_record_agreeing_with_the_ledger() {
     assert_eq!(answered, 4);
     assert!(matches!(
         f.ask("SELECT COUNT(*) AS n FROM inwoners").await,
-        Err(ServiceError::BudgetExhausted)
+        Err(ServiceError::BudgetExhausted { .. })
     ));
     let records = read_records(&f.audit_dir).unwrap();
     let released: Vec<_> = records
@@ -1038,7 +1041,7 @@ async fn delta_exhaustion_refuses_while_epsilon_is_left() {
         .ask("SELECT COUNT(*) AS n FROM brp WHERE geboortejaar > 1900")
         .await;
     assert!(
-        matches!(refused, Err(ServiceError::BudgetExhausted)),
+        matches!(refused, Err(ServiceError::BudgetExhausted { budget: "δ" })),
         "{refused:?}"
     );
     let ledger = f.ledger();

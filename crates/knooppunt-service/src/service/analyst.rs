@@ -122,7 +122,9 @@ impl Service {
             Err(error) => {
                 let rule = match &error {
                     ServiceError::QueryRefused { rule } => *rule,
-                    ServiceError::BudgetExhausted | ServiceError::BadRequest(_) => error.code(),
+                    ServiceError::BudgetExhausted { .. } | ServiceError::BadRequest(_) => {
+                        error.code()
+                    }
                     ServiceError::Internal => EXECUTION_FAILED,
                     _ => return Err(error),
                 };
@@ -216,13 +218,13 @@ impl Service {
                 draft.budget_charged = Some(0.0);
                 draft.budget_left = Some(left.to_f64());
                 draft.budget_delta_charged = Some(0.0);
-                return Err(ServiceError::BudgetExhausted);
+                return Err(ServiceError::BudgetExhausted { budget: "ε" });
             }
             Err(BudgetError::DeltaExhausted { left, .. }) => {
                 draft.budget_charged = Some(0.0);
                 draft.budget_delta_charged = Some(0.0);
                 draft.budget_delta_left = Some(left.to_f64());
-                return Err(ServiceError::BudgetExhausted);
+                return Err(ServiceError::BudgetExhausted { budget: "δ" });
             }
             Err(e) => return Err(internal(e)),
         };
