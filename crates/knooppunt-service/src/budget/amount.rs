@@ -87,40 +87,9 @@ impl MicroEpsilon {
                 "invalid ε amount ({why}); write a decimal like \"1.0\" or \"0.25\" with at most {DECIMALS} decimals"
             ))
         };
-        let text = text.trim();
-        let (whole, frac) = match text.split_once('.') {
-            Some((w, f)) => (w, f),
-            None => (text, ""),
-        };
-        if whole.is_empty() && frac.is_empty() {
-            return Err(bad("empty"));
-        }
-        if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad("not a non-negative decimal number"));
-        }
-        let frac = frac.trim_end_matches('0');
-        if frac.len() > DECIMALS {
-            return Err(bad("more than six decimals"));
-        }
-        let mut micros: u64 = 0;
-        for b in whole.bytes() {
-            micros = micros
-                .checked_mul(10)
-                .and_then(|m| m.checked_add(u64::from(b - b'0')))
-                .ok_or_else(|| bad("too large"))?;
-        }
-        micros = micros
-            .checked_mul(MICROS_PER_EPSILON)
-            .ok_or_else(|| bad("too large"))?;
-        let mut frac_micros: u64 = 0;
-        for i in 0..DECIMALS {
-            let digit = frac.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
-            frac_micros = frac_micros * 10 + digit;
-        }
-        micros
-            .checked_add(frac_micros)
+        parse_fixed(text.trim(), DECIMALS, MICROS_PER_EPSILON)
             .map(MicroEpsilon)
-            .ok_or_else(|| bad("too large"))
+            .map_err(bad)
     }
 }
 
@@ -128,12 +97,7 @@ impl fmt::Display for MicroEpsilon {
     /// Decimal ε with at least one and at most six decimals: `3.0`, `0.25`,
     /// `0.000001`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let whole = self.0 / MICROS_PER_EPSILON;
-        let frac = self.0 % MICROS_PER_EPSILON;
-        let digits = format!("{frac:06}");
-        let digits = digits.trim_end_matches('0');
-        let digits = if digits.is_empty() { "0" } else { digits };
-        f.pad(&format!("{whole}.{digits}"))
+        f.pad(&format_fixed(self.0, DECIMALS, MICROS_PER_EPSILON))
     }
 }
 
@@ -291,36 +255,9 @@ impl Delta {
                 text.parse().map_err(|_| bad("not a positive fraction"))?;
             return Delta::at_most(r).ok_or_else(|| bad("too large"));
         }
-        let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-        if whole.is_empty() && frac.is_empty() {
-            return Err(bad("empty"));
-        }
-        if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad("not a non-negative decimal number"));
-        }
-        let frac = frac.trim_end_matches('0');
-        if frac.len() > DELTA_DECIMALS {
-            return Err(bad("more than 18 decimals"));
-        }
-        let mut units: u64 = 0;
-        for b in whole.bytes() {
-            units = units
-                .checked_mul(10)
-                .and_then(|u| u.checked_add(u64::from(b - b'0')))
-                .ok_or_else(|| bad("too large"))?;
-        }
-        units = units
-            .checked_mul(DELTA_UNITS)
-            .ok_or_else(|| bad("too large"))?;
-        let mut frac_units: u64 = 0;
-        for i in 0..DELTA_DECIMALS {
-            let digit = frac.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
-            frac_units = frac_units * 10 + digit;
-        }
-        units
-            .checked_add(frac_units)
+        parse_fixed(text, DELTA_DECIMALS, DELTA_UNITS)
             .map(Delta)
-            .ok_or_else(|| bad("too large"))
+            .map_err(bad)
     }
 }
 
@@ -328,12 +265,7 @@ impl fmt::Display for Delta {
     /// Decimal δ with at least one and at most 18 decimals: `0.00001`,
     /// `0.0`, `1.0`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let whole = self.0 / DELTA_UNITS;
-        let frac = self.0 % DELTA_UNITS;
-        let digits = format!("{frac:018}");
-        let digits = digits.trim_end_matches('0');
-        let digits = if digits.is_empty() { "0" } else { digits };
-        f.pad(&format!("{whole}.{digits}"))
+        f.pad(&format_fixed(self.0, DELTA_DECIMALS, DELTA_UNITS))
     }
 }
 
@@ -422,4 +354,47 @@ impl From<MicroEpsilon> for Cost {
             delta: Delta::ZERO,
         }
     }
+}
+
+/// Parses a non-negative decimal (digits, optionally a point and at most
+/// `decimals` significant decimals; no sign, no exponent) exactly into
+/// units of 10^-`decimals` (`per_whole` units make 1). The error says why,
+/// without the text.
+fn parse_fixed(text: &str, decimals: usize, per_whole: u64) -> Result<u64, &'static str> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() && frac.is_empty() {
+        return Err("empty");
+    }
+    if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("not a non-negative decimal number");
+    }
+    let frac = frac.trim_end_matches('0');
+    if frac.len() > decimals {
+        return Err("too many decimals");
+    }
+    let mut units: u64 = 0;
+    for b in whole.bytes() {
+        units = units
+            .checked_mul(10)
+            .and_then(|u| u.checked_add(u64::from(b - b'0')))
+            .ok_or("too large")?;
+    }
+    let mut frac_units: u64 = 0;
+    for i in 0..decimals {
+        let digit = frac.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
+        frac_units = frac_units * 10 + digit;
+    }
+    units
+        .checked_mul(per_whole)
+        .and_then(|u| u.checked_add(frac_units))
+        .ok_or("too large")
+}
+
+/// `units` (of 10^-`decimals`, `per_whole` to 1) as a decimal with at least
+/// one and at most `decimals` decimals: `3.0`, `0.25`, `0.000001`.
+fn format_fixed(units: u64, decimals: usize, per_whole: u64) -> String {
+    let whole = units / per_whole;
+    let frac = format!("{:0width$}", units % per_whole, width = decimals);
+    let frac = frac.trim_end_matches('0');
+    format!("{whole}.{}", if frac.is_empty() { "0" } else { frac })
 }
