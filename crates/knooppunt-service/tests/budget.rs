@@ -328,23 +328,8 @@ fn budget_race_between_two_ledgers_never_overspends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cost = eps("0.1");
     let config = BudgetConfig::new(eps("1.0"), Period::Month);
-    // Two ledgers on one directory, as the CLI and the server would have.
-    let ledgers = [
-        Arc::new(Ledger::open(dir.path(), config.clone()).expect("open a")),
-        Arc::new(Ledger::open(dir.path(), config).expect("open b")),
-    ];
     let now = at(2026, 11, 28);
-    let barrier = Arc::new(Barrier::new(100));
-    let handles: Vec<_> = (0..100)
-        .map(|i| {
-            let ledger = Arc::clone(&ledgers[i % 2]);
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                ledger.charge("a.jansen", cost, &key(i), &format!("trace-{i}"), now)
-            })
-        })
-        .collect();
+    let (ledgers, handles) = race(dir.path(), config, cost.into(), now);
     let mut ok = 0;
     let mut seqs = Vec::new();
     for handle in handles {
@@ -812,22 +797,8 @@ fn budget_delta_race_between_two_ledgers_never_overspends() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Plenty of ε (ε 0.01 of 10.0 each): only δ (10⁻⁶ of 10⁻⁵ each) binds.
     let config = BudgetConfig::new(eps("10.0"), Period::Month);
-    let ledgers = [
-        Arc::new(Ledger::open(dir.path(), config.clone()).expect("open a")),
-        Arc::new(Ledger::open(dir.path(), config).expect("open b")),
-    ];
     let now = at(2026, 11, 28);
-    let barrier = Arc::new(Barrier::new(100));
-    let handles: Vec<_> = (0..100)
-        .map(|i| {
-            let ledger = Arc::clone(&ledgers[i % 2]);
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                ledger.charge("a.jansen", cost("0.01", "0.000001"), &key(i), "t", now)
-            })
-        })
-        .collect();
+    let (ledgers, handles) = race(dir.path(), config, cost("0.01", "0.000001"), now);
     let mut ok = 0;
     for handle in handles {
         match handle.join().expect("thread") {
@@ -850,4 +821,33 @@ fn budget_delta_race_between_two_ledgers_never_overspends() {
         assert_eq!(balance.delta_left, Delta::ZERO);
         assert_eq!(balance.left, eps("9.9"));
     }
+}
+
+type RaceHandle = std::thread::JoinHandle<Result<Charge, BudgetError>>;
+
+/// Two ledgers on `dir`, as the CLI and the server would have, and 100
+/// threads released together, each charging `cost` to `a.jansen` under its
+/// own cache key, alternating between the ledgers.
+fn race(
+    dir: &Path,
+    config: BudgetConfig,
+    cost: Cost,
+    now: DateTime<Utc>,
+) -> ([Arc<Ledger>; 2], Vec<RaceHandle>) {
+    let ledgers = [
+        Arc::new(Ledger::open(dir, config.clone()).expect("open a")),
+        Arc::new(Ledger::open(dir, config).expect("open b")),
+    ];
+    let barrier = Arc::new(Barrier::new(100));
+    let handles = (0..100)
+        .map(|i| {
+            let ledger = Arc::clone(&ledgers[i % 2]);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                ledger.charge("a.jansen", cost, &key(i), &format!("trace-{i}"), now)
+            })
+        })
+        .collect();
+    (ledgers, handles)
 }
