@@ -338,11 +338,23 @@ async fn differencing_pair_is_hidden_by_the_noise() {
         h
     };
     let (ha, hb) = (histogram(&a, 1), histogram(&b, 2));
-    let bound = (0.1f64).exp();
+    let bins = assert_ratios_within(&ha, &hb, (0.1f64).exp(), draws / 20);
+    assert!(bins >= 4, "only {bins} bins compared");
+}
+
+/// Pass: in every bin where both histograms have at least `min_count`
+/// draws, their ratio is within `bound` both ways. Returns the bins
+/// compared.
+fn assert_ratios_within(
+    ha: &BTreeMap<i64, u64>,
+    hb: &BTreeMap<i64, u64>,
+    bound: f64,
+    min_count: u64,
+) -> usize {
     let mut bins = 0;
-    for (bin, &na) in &ha {
+    for (bin, &na) in ha {
         let nb = hb.get(bin).copied().unwrap_or(0);
-        if na.min(nb) < draws / 20 {
+        if na.min(nb) < min_count {
             continue;
         }
         bins += 1;
@@ -352,7 +364,7 @@ async fn differencing_pair_is_hidden_by_the_noise() {
             "bin {bin}: {na} vs {nb}"
         );
     }
-    assert!(bins >= 4, "only {bins} bins compared");
+    bins
 }
 
 /// MIN/MAX, ORDER BY … LIMIT, window functions, a non-aggregated SELECT,
@@ -757,19 +769,7 @@ async fn gaussian_differencing_pair_is_hidden_by_the_noise() {
     };
     let (ha, hb) = (histogram(&a, 11), histogram(&b, 12));
     let bound = epsilon.exp();
-    let mut bins = 0;
-    for (bin, &na) in &ha {
-        let nb = hb.get(bin).copied().unwrap_or(0);
-        if na.min(nb) < draws / 50 {
-            continue;
-        }
-        bins += 1;
-        let ratio = na as f64 / nb as f64;
-        assert!(
-            ratio <= bound && 1.0 / ratio <= bound,
-            "bin {bin}: {na} vs {nb}"
-        );
-    }
+    let bins = assert_ratios_within(&ha, &hb, bound, draws / 50);
     assert!(bins >= 6, "only {bins} bins compared");
     assert!(
         beyond as f64 <= delta_noise * draws as f64,
