@@ -109,60 +109,16 @@ impl FromStr for MicroEpsilon {
     }
 }
 
-impl Serialize for MicroEpsilon {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+impl FixedAmount for MicroEpsilon {
+    const SYMBOL: &'static str = "ε";
+    const PER_WHOLE: u64 = MICROS_PER_EPSILON;
 
-impl<'de> Deserialize<'de> for MicroEpsilon {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<MicroEpsilon, D::Error> {
-        deserializer.deserialize_any(AmountVisitor)
-    }
-}
-
-/// Reads an amount from a string, an integer (whole ε) or a short float.
-struct AmountVisitor;
-
-impl Visitor<'_> for AmountVisitor {
-    type Value = MicroEpsilon;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an ε amount as a decimal string like \"1.0\"")
+    fn from_units(units: u64) -> MicroEpsilon {
+        MicroEpsilon(units)
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<MicroEpsilon, E> {
-        MicroEpsilon::parse(v).map_err(E::custom)
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<MicroEpsilon, E> {
-        MicroEpsilon::from_epsilon(v).ok_or_else(|| E::custom("ε amount too large"))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<MicroEpsilon, E> {
-        let v = u64::try_from(v).map_err(|_| E::custom("ε amount must not be negative"))?;
-        self.visit_u64(v)
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<MicroEpsilon, E> {
-        if !v.is_finite() || v < 0.0 {
-            return Err(E::custom("ε amount must be a finite non-negative number"));
-        }
-        // Rust prints the shortest decimal that reads back as `v`. With at
-        // most 15 significant digits that decimal is the text that was
-        // parsed, so the exact parse below sees what the user wrote.
-        let text = format!("{v}");
-        let significant = text
-            .bytes()
-            .filter(u8::is_ascii_digit)
-            .skip_while(|&b| b == b'0')
-            .count();
-        if significant > 15 {
-            return Err(E::custom(
-                "ε amount has too many digits for a number; write it as a string",
-            ));
-        }
-        MicroEpsilon::parse(&text).map_err(E::custom)
+    fn parse(text: &str) -> Result<MicroEpsilon, BudgetError> {
+        MicroEpsilon::parse(text)
     }
 }
 
@@ -277,62 +233,16 @@ impl FromStr for Delta {
     }
 }
 
-impl Serialize for Delta {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+impl FixedAmount for Delta {
+    const SYMBOL: &'static str = "δ";
+    const PER_WHOLE: u64 = DELTA_UNITS;
 
-impl<'de> Deserialize<'de> for Delta {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Delta, D::Error> {
-        deserializer.deserialize_any(DeltaVisitor)
-    }
-}
-
-/// Reads δ from a string, an integer (0 or 1) or a short float.
-struct DeltaVisitor;
-
-impl Visitor<'_> for DeltaVisitor {
-    type Value = Delta;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a δ amount as text like \"0.00001\" or \"1/100000\"")
+    fn from_units(units: u64) -> Delta {
+        Delta(units)
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Delta, E> {
-        Delta::parse(v).map_err(E::custom)
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Delta, E> {
-        v.checked_mul(DELTA_UNITS)
-            .map(Delta)
-            .ok_or_else(|| E::custom("δ amount too large"))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Delta, E> {
-        let v = u64::try_from(v).map_err(|_| E::custom("δ amount must not be negative"))?;
-        self.visit_u64(v)
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Delta, E> {
-        if !v.is_finite() || v < 0.0 {
-            return Err(E::custom("δ amount must be a finite non-negative number"));
-        }
-        // As for ε: the shortest decimal that reads back as `v` is the text
-        // that was written when it has at most 15 significant digits. Rust
-        // prints small floats without an exponent (1e-5 as "0.00001").
-        let text = format!("{v}");
-        let significant = text
-            .bytes()
-            .filter(u8::is_ascii_digit)
-            .skip_while(|&b| b == b'0')
-            .count();
-        if significant > 15 {
-            return Err(E::custom(
-                "δ amount has too many digits for a number; write it as a string",
-            ));
-        }
-        Delta::parse(&text).map_err(E::custom)
+    fn parse(text: &str) -> Result<Delta, BudgetError> {
+        Delta::parse(text)
     }
 }
 
@@ -397,4 +307,86 @@ fn format_fixed(units: u64, decimals: usize, per_whole: u64) -> String {
     let frac = format!("{:0width$}", units % per_whole, width = decimals);
     let frac = frac.trim_end_matches('0');
     format!("{whole}.{}", if frac.is_empty() { "0" } else { frac })
+}
+
+/// An exact fixed-point amount (ε or δ), written as decimal text.
+trait FixedAmount: Sized + fmt::Display {
+    /// `ε` or `δ`, for messages.
+    const SYMBOL: &'static str;
+    /// Units per whole 1.
+    const PER_WHOLE: u64;
+    fn from_units(units: u64) -> Self;
+    fn parse(text: &str) -> Result<Self, BudgetError>;
+}
+
+macro_rules! amount_serde {
+    ($t:ty) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<$t, D::Error> {
+                deserializer.deserialize_any(AmountVisitor(std::marker::PhantomData))
+            }
+        }
+    };
+}
+amount_serde!(MicroEpsilon);
+amount_serde!(Delta);
+
+/// Reads an amount from a string, an integer (whole units) or a short
+/// float.
+struct AmountVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T: FixedAmount> Visitor<'_> for AmountVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a {} amount as a decimal string like \"1.0\"", T::SYMBOL)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        T::parse(v).map_err(E::custom)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        v.checked_mul(T::PER_WHOLE)
+            .map(T::from_units)
+            .ok_or_else(|| E::custom(format!("{} amount too large", T::SYMBOL)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        let v = u64::try_from(v)
+            .map_err(|_| E::custom(format!("{} amount must not be negative", T::SYMBOL)))?;
+        self.visit_u64(v)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        if !v.is_finite() || v < 0.0 {
+            return Err(E::custom(format!(
+                "{} amount must be a finite non-negative number",
+                T::SYMBOL
+            )));
+        }
+        // Rust prints the shortest decimal that reads back as `v`, without
+        // an exponent (1e-5 as "0.00001"). With at most 15 significant
+        // digits that decimal is the text that was parsed, so the exact
+        // parse below sees what the user wrote.
+        let text = format!("{v}");
+        let significant = text
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .skip_while(|&b| b == b'0')
+            .count();
+        if significant > 15 {
+            return Err(E::custom(format!(
+                "{} amount has too many digits for a number; write it as a string",
+                T::SYMBOL
+            )));
+        }
+        T::parse(&text).map_err(E::custom)
+    }
 }
