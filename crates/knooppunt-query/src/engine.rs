@@ -20,7 +20,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use knooppunt_core::Source;
 
 use crate::analyst::{
-    AnalystError, AnalystOptions, AnalystQuery, AnalystSession, Bounding, ExactAnswer,
+    AnalystError, AnalystOptions, AnalystQuery, AnalystSession, Bounding, ExactAnswer, UnitPlan,
 };
 use crate::error::QueryError;
 use crate::lake;
@@ -168,13 +168,13 @@ pub struct Engine {
     /// Secret salt (hex) of the keyed hash that orders each unit's groups
     /// in analyst queries; fresh per engine, never shown.
     analyst_salt: String,
-    /// Candidate keys checked on the data ([`Bounding::Auto`]): whether
-    /// `(peildatum, scope, table, column)` names at most one row each.
-    key_checks: std::sync::Mutex<BTreeMap<KeyCheck, bool>>,
+    /// Rows per value counted on the data ([`Bounding::Auto`]): the most
+    /// rows one non-NULL value of `(peildatum, scope, table, column)` has.
+    multiplicities: std::sync::Mutex<BTreeMap<ColumnAt, u64>>,
 }
 
-/// A candidate key of an analyst table at a peildatum and scope.
-type KeyCheck = (NaiveDate, Vec<String>, &'static str, &'static str);
+/// An analyst table's column at a peildatum and scope.
+type ColumnAt = (NaiveDate, Vec<String>, &'static str, &'static str);
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -285,7 +285,7 @@ impl Engine {
                 getrandom::fill(&mut salt).map_err(|e| setup(format!("analyst salt: {e}")))?;
                 hex::encode(salt)
             },
-            key_checks: std::sync::Mutex::new(BTreeMap::new()),
+            multiplicities: std::sync::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -490,67 +490,59 @@ impl Engine {
         bounding: Bounding,
     ) -> Result<AnalystQuery, AnalystError> {
         let gated = session.gate_sql(sql).await?;
-        let one_row = match (&gated.one_row_per_unit_if, bounding) {
-            (Some(keys), Bounding::Auto) => self.candidate_keys_hold(session, keys).await?,
-            _ => false,
+        let rows = match (&gated.rows_per_unit, bounding) {
+            (Some(factors), Bounding::Auto) => Some(self.rows_bound(session, factors).await?),
+            _ => None,
         };
-        session.prepare_gated(gated, options, &self.analyst_salt, &self.snapshots, one_row)
+        let plan = match bounding {
+            Bounding::Auto => UnitPlan::for_rows(rows, options, !gated.keys.is_empty()),
+            Bounding::AlwaysRanked => UnitPlan::PerUnitRanked,
+        };
+        session.prepare_gated(gated, options, &self.analyst_salt, &self.snapshots, plan)
     }
 
-    /// Whether every candidate key `(table, column)` names at most one row
-    /// (NULLs aside) in `session`'s views; each is counted once per
-    /// peildatum and scope, on the engine's [`Execution`].
-    async fn candidate_keys_hold(
+    /// Π max(1, m(table, column)) over `factors`, with m the most rows one
+    /// non-NULL value of the column has in `session`'s views; each m is
+    /// counted once per peildatum and scope, on the engine's
+    /// [`Execution`].
+    async fn rows_bound(
         &self,
         session: &AnalystSession,
-        keys: &[(&'static str, &'static str)],
-    ) -> Result<bool, QueryError> {
-        let id = |(t, c): (&'static str, &'static str)| -> KeyCheck {
-            (session.peildatum(), session.scope().to_vec(), t, c)
-        };
-        let mut missing: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
-        {
-            let checks = self.key_checks.lock().map_err(|_| QueryError::TaskFailed)?;
-            for &k in keys {
-                match checks.get(&id(k)) {
-                    Some(false) => return Ok(false),
-                    Some(true) => {}
-                    None => missing.entry(k.0).or_default().push(k.1),
-                }
-            }
-        }
-        let mut all = true;
-        for (table, columns) in missing {
-            let plan = session.key_check_plan(table, &columns).await?;
-            let batches = self.execute_plan(plan).await?;
-            let counts: Vec<i64> = batches
-                .iter()
-                .find(|b| b.num_rows() > 0)
-                .map(|b| {
-                    (0..b.num_columns())
-                        .map(|i| {
-                            cast(b.column(i), &DataType::Int64)
-                                .ok()
-                                .and_then(|c| {
-                                    let c = c.as_primitive::<Int64Type>();
-                                    c.is_valid(0).then(|| c.value(0))
-                                })
-                                .unwrap_or(-1)
+        factors: &[(&'static str, &'static str)],
+    ) -> Result<u64, QueryError> {
+        let mut bound: u64 = 1;
+        for &(table, column) in factors {
+            let at: ColumnAt = (session.peildatum(), session.scope().to_vec(), table, column);
+            let known = self
+                .multiplicities
+                .lock()
+                .map_err(|_| QueryError::TaskFailed)?
+                .get(&at)
+                .copied();
+            let m = match known {
+                Some(m) => m,
+                None => {
+                    let plan = session.multiplicity_plan(table, column).await?;
+                    let batches = self.execute_plan(plan).await?;
+                    let m = batches
+                        .iter()
+                        .find(|b| b.num_rows() > 0)
+                        .and_then(|b| cast(b.column(0), &DataType::Int64).ok())
+                        .and_then(|c| {
+                            let c = c.as_primitive::<Int64Type>();
+                            c.is_valid(0).then(|| c.value(0))
                         })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut checks = self.key_checks.lock().map_err(|_| QueryError::TaskFailed)?;
-            for (i, column) in columns.iter().enumerate() {
-                let holds = match (counts.get(2 * i), counts.get(2 * i + 1)) {
-                    (Some(&n), Some(&d)) => n >= 0 && n == d,
-                    _ => false,
-                };
-                checks.insert(id((table, column)), holds);
-                all &= holds;
-            }
+                        .map_or(0, |n| u64::try_from(n).unwrap_or(u64::MAX));
+                    self.multiplicities
+                        .lock()
+                        .map_err(|_| QueryError::TaskFailed)?
+                        .insert(at, m);
+                    m
+                }
+            };
+            bound = bound.saturating_mul(m.max(1));
         }
-        Ok(all)
+        Ok(bound)
     }
 
     /// Executes a prepared analyst query (locally or on Ballista) and

@@ -42,7 +42,7 @@ mod signals;
 
 pub use analyst::{
     AggregateKind, AggregateSpec, AnalystCatalog, AnalystError, AnalystOptions, AnalystQuery,
-    AnalystSession, Bounding, ExactAnswer, GateError, GroupKey,
+    AnalystSession, Bounding, ExactAnswer, GateError, GroupKey, UnitPlan,
 };
 pub use engine::{DEFAULT_MEMORY_LIMIT, Engine, EngineOptions, Execution, sql_over_table};
 pub use error::{QueryError, QueryFileProblem};

@@ -50,22 +50,9 @@ pub struct AnalystTable {
     pub unit_column: Option<&'static str>,
     /// The columns, in view order.
     pub columns: Vec<AnalystColumn>,
-    /// Candidate keys: columns expected to name at most one row each
-    /// (NULLs aside). The rewrite relies on one only after checking it on
-    /// the data of the session (`COUNT(c) = COUNT(DISTINCT c)`), never on
-    /// this declaration alone.
-    pub candidate_keys: &'static [&'static str],
 }
 
 impl AnalystTable {
-    /// The same table with candidate keys `keys`.
-    fn keyed(self, keys: &'static [&'static str]) -> AnalystTable {
-        AnalystTable {
-            candidate_keys: keys,
-            ..self
-        }
-    }
-
     /// The column `name`, if the table has it.
     pub fn column(&self, name: &str) -> Option<&AnalystColumn> {
         self.columns.iter().find(|c| c.name == name)
@@ -178,7 +165,6 @@ fn table(
         unit: unit.map(|(u, _)| u),
         unit_column: unit.map(|(_, c)| c),
         columns,
-        candidate_keys: &[],
     }
 }
 
@@ -208,8 +194,7 @@ impl AnalystCatalog {
                 Some((Person, "persoon_id")),
                 vec![id("persoon_id")],
                 true,
-            )
-            .keyed(&["persoon_id"]),
+            ),
             table(
                 "actuele_inschrijvingen",
                 Some((Person, "persoon_id")),
@@ -219,8 +204,7 @@ impl AnalystCatalog {
                     public("soort_adres", DomainSpec::Values(SOORT_ADRES)),
                 ],
                 true,
-            )
-            .keyed(&["persoon_id"]),
+            ),
             table(
                 "kvk",
                 Some((Company, "kvk_nummer")),
@@ -238,8 +222,7 @@ impl AnalystCatalog {
                     id("adresseerbaarobject_id"),
                 ],
                 true,
-            )
-            .keyed(&["vestigingsnummer"]),
+            ),
             table(
                 "actieve_vestigingen",
                 Some((Company, "kvk_nummer")),
@@ -250,8 +233,7 @@ impl AnalystCatalog {
                     id("adresseerbaarobject_id"),
                 ],
                 true,
-            )
-            .keyed(&["vestigingsnummer"]),
+            ),
             table(
                 "bag",
                 Some((Address, "identificatie")),
@@ -270,8 +252,7 @@ impl AnalystCatalog {
                     private("status"),
                 ],
                 true,
-            )
-            .keyed(&["identificatie"]),
+            ),
             table(
                 "adressen",
                 Some((Address, "identificatie")),
@@ -281,8 +262,7 @@ impl AnalystCatalog {
                     numeric("oppervlakte", 0, 1_000),
                 ],
                 true,
-            )
-            .keyed(&["identificatie"]),
+            ),
             table(
                 "meldingen",
                 Some((Report, "melding_id")),
@@ -292,8 +272,7 @@ impl AnalystCatalog {
                     public("categorie", DomainSpec::Values(MELDING_CATEGORIES)),
                 ],
                 true,
-            )
-            .keyed(&["melding_id"]),
+            ),
             table(
                 "energie",
                 Some((Address, "adresseerbaarobject_id")),
@@ -317,8 +296,7 @@ impl AnalystCatalog {
                     id("koper_kvk"),
                 ],
                 true,
-            )
-            .keyed(&["transactie_id"]),
+            ),
             table(
                 "handhaving",
                 Some((Address, "adresseerbaarobject_id")),
@@ -331,8 +309,7 @@ impl AnalystCatalog {
                     private("uitkomst"),
                 ],
                 true,
-            )
-            .keyed(&["zaak_id"]),
+            ),
             table(
                 "buurten",
                 None,
@@ -345,8 +322,7 @@ impl AnalystCatalog {
                     private("gemeentenaam"),
                 ],
                 false,
-            )
-            .keyed(&["buurtcode"]),
+            ),
             table(
                 "gebieden",
                 None,
@@ -398,9 +374,6 @@ mod tests {
             }
             if let Some(u) = t.unit_column {
                 assert!(t.column(u).is_some_and(|c| c.identifier), "{}", t.name);
-            }
-            for k in t.candidate_keys {
-                assert!(t.column(k).is_some(), "{}: key {k}", t.name);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The gate: checks an analyst's logical plan against the allow-list of
 //! PRIVACY.md ("Analyst SQL") and extracts what the rewrite needs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::common::{Column, DFSchema, DFSchemaRef, ScalarValue, SchemaError};
 use datafusion::error::DataFusionError;
@@ -46,10 +46,11 @@ pub(crate) struct Gated {
     pub(crate) keys: Vec<KeyGate>,
     /// In output order.
     pub(crate) aggregates: Vec<AggGate>,
-    /// `Some(keys)`: each unit reaches at most one row of the aggregate's
-    /// input provided these candidate keys (`(table, column)`, sorted) are
-    /// keys of the session's data; `None`: not provable from the plan.
-    pub(crate) one_row_per_unit_if: Option<Vec<(&'static str, &'static str)>>,
+    /// `Some(factors)`: one unit reaches at most Π m(table, column) rows of
+    /// the aggregate's input, where m is the most rows one non-NULL value
+    /// of the column has in the session's data (at least 1); factors may
+    /// repeat, sorted. `None`: not bounded by the plan.
+    pub(crate) rows_per_unit: Option<Vec<(&'static str, &'static str)>>,
 }
 
 /// Where a column of a node's output comes from, when it is a table
@@ -65,21 +66,19 @@ struct Rel {
     cols: Vec<ColInfo>,
     /// Cross joins still waiting for an equality in a filter above.
     pending: Vec<(DFSchemaRef, DFSchemaRef)>,
-    /// Output positions whose non-NULL values are unique, provided the
-    /// candidate keys in `relied` (and their own) are keys of the data.
-    keys: BTreeSet<usize>,
-    /// Candidate keys (origins) that a join relied on to keep `keys`.
-    relied: BTreeSet<(usize, usize)>,
+    /// Per output position: table columns (origins) whose multiplicities
+    /// multiply to a bound on the rows one non-NULL value of the position
+    /// has. Absent: unbounded (an expression, or not traced).
+    rows_per_value: BTreeMap<usize, Vec<(usize, usize)>>,
 }
 
 impl Rel {
-    /// A relation with `cols` and no keys.
+    /// A relation with `cols` and no bounds.
     fn plain(cols: Vec<ColInfo>) -> Rel {
         Rel {
             cols,
             pending: Vec::new(),
-            keys: BTreeSet::new(),
-            relied: BTreeSet::new(),
+            rows_per_value: BTreeMap::new(),
         }
     }
 }
@@ -223,24 +222,20 @@ pub(crate) fn gate(plan: &LogicalPlan, session: &AnalystSession) -> Result<Gated
     let unit = g.unit()?;
     let in_schema = aggregate.input.schema();
     let unit_column = g.unit_column(unit, in_schema, &rel.cols)?;
-    let one_row_per_unit_if = in_schema
+    let rows_per_unit = in_schema
         .index_of_column(&unit_column)
         .ok()
-        .filter(|i| rel.keys.contains(i))
-        .and_then(|i| rel.cols[i].origin)
-        .map(|unit_key| {
-            let mut keys: Vec<(&'static str, &'static str)> = rel
-                .relied
+        .and_then(|i| rel.rows_per_value.get(&i))
+        .map(|factors| {
+            let mut named: Vec<(&'static str, &'static str)> = factors
                 .iter()
-                .chain(std::iter::once(&unit_key))
                 .map(|&o| {
                     let (t, c) = g.column(o);
                     (t.name, c.name)
                 })
                 .collect();
-            keys.sort_unstable();
-            keys.dedup();
-            keys
+            named.sort_unstable();
+            named
         });
 
     // The aggregate itself.
@@ -359,7 +354,7 @@ pub(crate) fn gate(plan: &LogicalPlan, session: &AnalystSession) -> Result<Gated
         columns: g.touched.into_iter().collect(),
         keys,
         aggregates,
-        one_row_per_unit_if,
+        rows_per_unit,
     })
 }
 
@@ -713,17 +708,13 @@ impl<'a> Gate<'a> {
                                 .map(|c| (instance, c)),
                         })
                         .collect::<Vec<ColInfo>>();
-                    let keys = cols
+                    let rows_per_value = cols
                         .iter()
                         .enumerate()
-                        .filter(|(_, c)| {
-                            c.origin
-                                .is_some_and(|(_, i)| t.candidate_keys.contains(&t.columns[i].name))
-                        })
-                        .map(|(p, _)| p)
+                        .filter_map(|(p, c)| c.origin.map(|o| (p, vec![o])))
                         .collect();
                     return Ok(Rel {
-                        keys,
+                        rows_per_value,
                         ..Rel::plain(cols)
                     });
                 }
@@ -736,16 +727,17 @@ impl<'a> Gate<'a> {
                 no_pending(&rel)?;
                 let schema = p.input.schema();
                 let mut cols = Vec::with_capacity(p.expr.len());
-                let mut keys = BTreeSet::new();
+                let mut rows_per_value = BTreeMap::new();
                 for (out, e) in p.expr.iter().enumerate() {
                     match strip_alias(e) {
                         Expr::Column(c) => {
                             cols.push(self.info(c, schema, &rel.cols)?);
-                            if schema
+                            if let Some(f) = schema
                                 .index_of_column(c)
-                                .is_ok_and(|i| rel.keys.contains(&i))
+                                .ok()
+                                .and_then(|i| rel.rows_per_value.get(&i))
                             {
-                                keys.insert(out);
+                                rows_per_value.insert(out, f.clone());
                             }
                         }
                         e => {
@@ -755,8 +747,7 @@ impl<'a> Gate<'a> {
                     }
                 }
                 Ok(Rel {
-                    keys,
-                    relied: rel.relied,
+                    rows_per_value,
                     ..Rel::plain(cols)
                 })
             }
@@ -786,7 +777,7 @@ impl<'a> Gate<'a> {
                 }
                 let left = self.walk(&j.left)?;
                 let right = self.walk(&j.right)?;
-                let (keys, relied) = join_keys(j, &left, &right);
+                let rows_per_value = join_rows_per_value(j, &left, &right);
                 let mut cols = left.cols;
                 cols.extend(right.cols);
                 if cols.len() != j.schema.fields().len() {
@@ -834,8 +825,7 @@ impl<'a> Gate<'a> {
                 Ok(Rel {
                     cols,
                     pending,
-                    keys,
-                    relied,
+                    rows_per_value,
                 })
             }
             LogicalPlan::TableScan(_) | LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
@@ -1060,15 +1050,18 @@ fn strict_column_equality(e: &Expr) -> Option<(&Column, &Column)> {
     }
 }
 
-/// The keys of a join's output (see [`Rel::keys`]): a side's keys stay
-/// keys when the other side is joined on one of its keys, so each row of
-/// the first side meets at most one row of the other. Also the candidate
-/// keys relied on.
-fn join_keys(
+/// The row bounds of a join's output (see [`Rel::rows_per_value`]). Each
+/// row of one side meets at most as many rows of the other as one value of
+/// the other side's join column has there (or none, and an outer join
+/// keeps the row once: multiplicities count at least 1), so a value of
+/// the first side has at most its own bound times that many rows. Join
+/// columns are equated with `=` (NULLs never match); of several, the one
+/// with the fewest factors is used.
+fn join_rows_per_value(
     j: &datafusion::logical_expr::Join,
     left: &Rel,
     right: &Rel,
-) -> (BTreeSet<usize>, BTreeSet<(usize, usize)>) {
+) -> BTreeMap<usize, Vec<(usize, usize)>> {
     let (ls, rs) = (j.left.schema(), j.right.schema());
     let mut pairs: Vec<(usize, usize)> = Vec::new();
     let mut add = |a: &Column, b: &Column| {
@@ -1092,16 +1085,25 @@ fn join_keys(
             }
         }
     }
-    let mut relied: BTreeSet<(usize, usize)> = left.relied.union(&right.relied).copied().collect();
-    let mut keys = BTreeSet::new();
-    if let Some(&(_, r)) = pairs.iter().find(|(_, r)| right.keys.contains(r)) {
-        keys.extend(left.keys.iter().copied());
-        relied.extend(right.cols[r].origin);
+    // The fewest factors of the other side over the join pairs.
+    let fewest = |side: &Rel, pick: fn(&(usize, usize)) -> usize| {
+        pairs
+            .iter()
+            .filter_map(|p| side.rows_per_value.get(&pick(p)))
+            .min_by_key(|f| f.len())
+            .cloned()
+    };
+    let mut out = BTreeMap::new();
+    if let Some(fan) = fewest(right, |p| p.1) {
+        for (&p, f) in &left.rows_per_value {
+            out.insert(p, f.iter().chain(&fan).copied().collect());
+        }
     }
-    if let Some(&(l, _)) = pairs.iter().find(|(l, _)| left.keys.contains(l)) {
+    if let Some(fan) = fewest(left, |p| p.0) {
         let n = left.cols.len();
-        keys.extend(right.keys.iter().map(|k| k + n));
-        relied.extend(left.cols[l].origin);
+        for (&p, f) in &right.rows_per_value {
+            out.insert(p + n, f.iter().chain(&fan).copied().collect());
+        }
     }
-    (keys, relied)
+    out
 }

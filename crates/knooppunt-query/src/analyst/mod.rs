@@ -22,18 +22,21 @@
 //!   rewritten plan (locally or on Ballista: built-in functions only) and
 //!   returns an [`ExactAnswer`] with public-domain group keys completed.
 //!
-//! # One row per unit
+//! # Rows per unit
 //! Per-unit bounding (aggregate per unit and group, clamp, keep at most
 //! `max_groups` groups per unit by a keyed hash, sum) costs a
-//! high-cardinality aggregate and a sort. When each unit reaches at most
-//! one row of the aggregate's input, every step of it is the identity: one
-//! row is one group, a count of at most 1, one clamped value. The gate
-//! proves this from the plan ([`Bounding::Auto`]): the unit column is a
-//! candidate key of its table ([`AnalystTable::candidate_keys`]), and each
-//! join keeps a side's keys only when the other side is joined on one of
-//! its own candidate keys with `=` (NULLs never match). A candidate key is
-//! relied on only after `COUNT(c) = COUNT(DISTINCT c)` held on the
-//! session's data (counted once per engine, peildatum and scope).
+//! high-cardinality aggregate, a hash per row and a sort. Some of it is
+//! the identity when a unit reaches few rows of the aggregate's input:
+//! with at most `max_groups` rows it reaches at most `max_groups` groups
+//! (no ranking: [`UnitPlan::PerUnit`]), and with at most one row the
+//! per-unit aggregate is one clamped row too ([`UnitPlan::OneRow`]: the
+//! rows are aggregated directly). The gate bounds the rows per unit from
+//! the plan ([`Bounding::Auto`]): a table column's value has at most
+//! m(table, column) rows, the most any non-NULL value has in the
+//! session's data (counted once per engine, peildatum and scope, at least
+//! 1); through a join on `a = b` (NULLs never match) a value of one side
+//! has at most its own bound times the other side's bound for its join
+//! column; projections and filters keep bounds, expressions have none.
 //!
 //! The choice depends on the data, but the answer does not: both plans
 //! compute the same function of the data (tests compare them on lakes
@@ -199,21 +202,45 @@ impl Default for AnalystOptions {
     }
 }
 
-/// How the rewrite bounds each unit's contribution.
+/// How the rewrite may bound each unit's contribution.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Bounding {
-    /// Per-unit bounding, skipped when the plan proves that each unit
-    /// reaches at most one row of the aggregate's input: the unit column
-    /// is a candidate key of its table, kept through joins on candidate
-    /// keys of the other side ([`AnalystTable::candidate_keys`]), and every
-    /// candidate key relied on holds on the session's data
-    /// (`COUNT(c) = COUNT(DISTINCT c)`, checked once per peildatum and
-    /// scope). Both plans give the same values.
+    /// The cheapest [`UnitPlan`] the rows per unit allow (see the module
+    /// docs). All plans give the same values.
     #[default]
     Auto,
-    /// Always aggregate per unit and group, clamp and rank (for tests
-    /// and benchmarks of the general plan).
+    /// Always [`UnitPlan::PerUnitRanked`] (for tests and benchmarks of the
+    /// general plan).
+    AlwaysRanked,
+}
+
+/// The plan that bounds each unit's contribution; all three compute the
+/// same values where they apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UnitPlan {
+    /// Each unit reaches at most one row: the clamped rows are aggregated
+    /// directly.
+    OneRow,
+    /// Each unit reaches at most `max_groups` rows: aggregate per unit and
+    /// group and clamp, no ranking.
     PerUnit,
+    /// Aggregate per unit and group, clamp, keep at most `max_groups`
+    /// groups per unit by a keyed hash (the general plan).
+    PerUnitRanked,
+}
+
+impl UnitPlan {
+    /// The plan for a unit that reaches at most `rows` rows (`None`:
+    /// unbounded) under `options`; a query without group keys has one
+    /// group, so it never needs ranking.
+    pub(crate) fn for_rows(rows: Option<u64>, options: &AnalystOptions, grouped: bool) -> UnitPlan {
+        match rows {
+            Some(0 | 1) => UnitPlan::OneRow,
+            Some(n) if n <= options.max_groups => UnitPlan::PerUnit,
+            _ if !grouped => UnitPlan::PerUnit,
+            _ => UnitPlan::PerUnitRanked,
+        }
+    }
 }
 
 /// A group key of an analyst query.
@@ -299,10 +326,9 @@ pub struct AnalystQuery {
     pub max_groups: u64,
     /// What one unit adds per group at most.
     pub max_contribution: u64,
-    /// The plan aggregates rows directly: each unit reaches at most one
-    /// row, proved from the plan and candidate keys checked on the data
-    /// ([`Bounding`]). The values equal those of per-unit bounding.
-    pub one_row_per_unit: bool,
+    /// How the plan bounds each unit ([`Bounding`]); the values are those
+    /// of [`UnitPlan::PerUnitRanked`] whichever it is.
+    pub unit_plan: UnitPlan,
     /// The peildatum of the views.
     pub peildatum: NaiveDate,
     /// The municipalities in scope, sorted.
@@ -322,7 +348,7 @@ impl fmt::Debug for AnalystQuery {
             .field("aggregates", &self.aggregates)
             .field("max_groups", &self.max_groups)
             .field("max_contribution", &self.max_contribution)
-            .field("one_row_per_unit", &self.one_row_per_unit)
+            .field("unit_plan", &self.unit_plan)
             .finish_non_exhaustive()
     }
 }
@@ -452,40 +478,41 @@ impl AnalystSession {
         gate::gate(&plan, self)
     }
 
-    /// The plan of `SELECT COUNT(c), COUNT(DISTINCT c), … FROM table` for
-    /// candidate keys `columns` of `table` (catalogue names only).
-    pub(crate) async fn key_check_plan(
+    /// The plan of the most rows one non-NULL value of `column` has in
+    /// `table` (catalogue names only; NULL when the table is empty).
+    pub(crate) async fn multiplicity_plan(
         &self,
         table: &str,
-        columns: &[&str],
+        column: &str,
     ) -> Result<LogicalPlan, QueryError> {
-        let list = columns
-            .iter()
-            .map(|c| format!("COUNT(\"{c}\"), COUNT(DISTINCT \"{c}\")"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let frame = self
             .ctx
-            .sql(&format!("SELECT {list} FROM \"{table}\""))
+            .sql(&format!(
+                "SELECT MAX(n) FROM (SELECT \"{column}\", COUNT(*) AS n FROM \"{table}\" \
+                 WHERE \"{column}\" IS NOT NULL GROUP BY \"{column}\")"
+            ))
             .await
             .map_err(|e| QueryError::Setup {
-                reason: format!("candidate keys of {table}: {}", e.strip_backtrace()),
+                reason: format!(
+                    "rows per value of {table}.{column}: {}",
+                    e.strip_backtrace()
+                ),
             })?;
         Ok(frame.into_unoptimized_plan())
     }
 
-    /// Rewrites a gated query (see the module docs); `one_row_per_unit`
-    /// only when the candidate keys the gate named hold on the data.
+    /// Rewrites a gated query (see the module docs) with `unit_plan`,
+    /// which the rows per unit must allow.
     pub(crate) fn prepare_gated(
         &self,
         gated: Gated,
         options: &AnalystOptions,
         salt: &str,
         snapshots: &BTreeMap<knooppunt_core::Source, String>,
-        one_row_per_unit: bool,
+        unit_plan: UnitPlan,
     ) -> Result<AnalystQuery, AnalystError> {
         let state = self.ctx.state();
-        let rewritten = rewrite::rewrite(&gated, options, salt, &state, one_row_per_unit)?;
+        let rewritten = rewrite::rewrite(&gated, options, salt, &state, unit_plan)?;
         let group_keys = gated
             .keys
             .iter()
@@ -555,7 +582,7 @@ impl AnalystSession {
             aggregates,
             max_groups,
             max_contribution: mc,
-            one_row_per_unit,
+            unit_plan,
             peildatum: self.peildatum,
             scope: self.scope.clone(),
             plan: rewritten,

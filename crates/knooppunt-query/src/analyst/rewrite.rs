@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::gate::Gated;
 use super::rules::INVALID_SQL;
-use super::{AggregateKind, AnalystError, AnalystOptions, GateError};
+use super::{AggregateKind, AnalystError, AnalystOptions, GateError, UnitPlan};
 use crate::error::QueryError;
 
 fn setup(what: &str, e: impl std::fmt::Display) -> AnalystError {
@@ -130,19 +130,21 @@ fn aggregate(
 
 /// The bounded plan of a gated query (see the module docs of `analyst`).
 ///
-/// `one_row_per_unit`: every unit reaches at most one row of the
-/// aggregate's input (proved by the gate from candidate keys that were
-/// checked on the session's data). Bounding is then the identity on the
-/// per-unit steps — one row is one group (≤ `max_groups`), a count of at
-/// most 1 (≤ `max_contribution`), one clamped value — so the plan
-/// aggregates the clamped rows directly and gives exactly the values of
-/// the general plan, without the per-unit aggregate and ranking.
+/// `unit_plan` must be allowed by the rows each unit reaches (see
+/// [`UnitPlan`]); the steps it leaves out are then the identity, so every
+/// plan gives the values of [`UnitPlan::PerUnitRanked`]:
+/// - with at most `max_groups` rows a unit reaches at most `max_groups`
+///   groups, and keeping its first `max_groups` groups keeps them all
+///   ([`UnitPlan::PerUnit`]: no hash, sort or window);
+/// - with at most one row, that row is one group, a count of at most 1
+///   (≤ `max_contribution`) and one clamped value
+///   ([`UnitPlan::OneRow`]: the clamped rows are aggregated directly).
 pub(crate) fn rewrite(
     gated: &Gated,
     options: &AnalystOptions,
     salt: &str,
     state: &SessionState,
-    one_row_per_unit: bool,
+    unit_plan: UnitPlan,
 ) -> Result<LogicalPlan, AnalystError> {
     let analyzed = state
         .analyzer()
@@ -255,7 +257,7 @@ pub(crate) fn rewrite(
         }
         Ok(output)
     };
-    if one_row_per_unit {
+    if unit_plan == UnitPlan::OneRow {
         let n_values = per_row.len();
         let totals: Vec<Expr> = per_row
             .into_iter()
@@ -271,7 +273,34 @@ pub(crate) fn rewrite(
             .map_err(plan_err);
     }
 
-    // 2. Bound each unit's values; a keyed hash orders its groups.
+    // 2. Bound each unit's values.
+    let value_names: Vec<String> = bounded
+        .iter()
+        .map(|e| e.schema_name().to_string())
+        .collect();
+    let totals: Vec<Expr> = value_names
+        .iter()
+        .enumerate()
+        .map(|(m, n)| aggregate(sum_udaf(), column(n), None).alias(format!("__t{m}")))
+        .collect();
+    let out = output(value_names.len())?;
+    let per_unit_plan = LogicalPlanBuilder::from(agg.input.as_ref().clone())
+        .filter(u.is_not_null())
+        .and_then(|b| b.aggregate(groups, per_unit))
+        .map_err(plan_err)?;
+    if unit_plan == UnitPlan::PerUnit {
+        let mut projected = key_cols.clone();
+        projected.extend(bounded);
+        return per_unit_plan
+            .project(projected)
+            .and_then(|b| b.aggregate(key_cols, totals))
+            .and_then(|b| b.project(out))
+            .and_then(|b| b.build())
+            .map_err(plan_err);
+    }
+
+    // 3. A keyed hash orders each unit's groups; keep the first
+    //    `max_groups`.
     let mut hash_args = vec![lit(salt), try_cast(column("__u"), DataType::Utf8)];
     for k in &key_cols {
         hash_args.push(scalar(
@@ -291,10 +320,6 @@ pub(crate) fn rewrite(
     )?;
     let mut projected = vec![column("__u")];
     projected.extend(key_cols.iter().cloned());
-    let value_names: Vec<String> = bounded
-        .iter()
-        .map(|e| e.schema_name().to_string())
-        .collect();
     projected.extend(bounded);
     projected.push(hash.alias("__h"));
     // A unit's rows are contiguous when sorted by (unit, hash), so a row
@@ -325,21 +350,13 @@ pub(crate) fn rewrite(
         Box::new(column("__u")),
     ));
 
-    // 3. Sum the bounded values per group.
-    let totals: Vec<Expr> = value_names
-        .iter()
-        .enumerate()
-        .map(|(m, n)| aggregate(sum_udaf(), column(n), None).alias(format!("__t{m}")))
-        .collect();
-    let output = output(value_names.len())?;
-    LogicalPlanBuilder::from(agg.input.as_ref().clone())
-        .filter(u.is_not_null())
-        .and_then(|b| b.aggregate(groups, per_unit))
-        .and_then(|b| b.project(projected))
+    // 4. Sum the bounded values per group.
+    per_unit_plan
+        .project(projected)
         .and_then(|b| b.window(vec![earlier]))
         .and_then(|b| b.filter(first_groups))
         .and_then(|b| b.aggregate(key_cols, totals))
-        .and_then(|b| b.project(output))
+        .and_then(|b| b.project(out))
         .and_then(|b| b.build())
         .map_err(plan_err)
 }
