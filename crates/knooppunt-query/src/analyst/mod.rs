@@ -38,15 +38,16 @@
 //! has at most its own bound times the other side's bound for its join
 //! column; projections and filters keep bounds, expressions have none.
 //!
-//! The choice depends on the data, but the answer does not: both plans
-//! compute the same function of the data (tests compare them on lakes
-//! where a key holds and where it does not), and the noise is calibrated
-//! from the options alone. Only timing could tell which plan ran: one bit
-//! per candidate key, whether some value of it names several rows in
-//! scope. Differential privacy here, as in the libraries PRIVACY.md names,
-//! covers the content of answers, not their timing; the bit is fixed per
+//! The choice depends on the data, but the answer does not: the plans
+//! compute the same function of the data where they are chosen (tests
+//! compare every plan with the ranked one on lakes with one and with
+//! several rows per person), and the noise is calibrated from the options
+//! alone. Only timing could tell which plan ran, and so whether the most
+//! rows some value has in scope is 1, at most `max_groups` or more.
+//! Differential privacy here, as in the libraries PRIVACY.md names, covers
+//! the content of answers, not their timing; the counts are fixed per
 //! peildatum and scope (counted once), so repeating queries does not
-//! sharpen it.
+//! sharpen them.
 
 mod catalog;
 mod domain;
