@@ -402,7 +402,7 @@ fn differences_are_reported_readably() {
 /// a keyed hash and a window, public domains) needs no custom function.
 #[test]
 fn ballista_standalone_gives_the_local_analyst_answers() {
-    use knooppunt_query::AnalystOptions;
+    use knooppunt_query::{AnalystOptions, Bounding, UnitPlan};
 
     let dir = synth_lake(7, 0.03);
     let lake = dir.path().join("lake");
@@ -433,23 +433,44 @@ fn ballista_standalone_gives_the_local_analyst_answers() {
     ];
     runtime.block_on(async {
         let peildatum = local.default_peildatum().await.unwrap();
-        let session = local
-            .analyst_session(peildatum, &["GM0034".to_string()])
-            .await
-            .unwrap();
+        let scope = ["GM0034".to_string()];
+        let session = local.analyst_session(peildatum, &scope).await.unwrap();
+        let remote = ballista.analyst_session(peildatum, &scope).await.unwrap();
+        let options = AnalystOptions::default();
+        let mut plans = Vec::new();
         for sql in queries {
-            let query = local
-                .analyst_prepare(&session, sql, &AnalystOptions::default())
+            // The plan `Auto` chooses and the general plan, each run here
+            // and on Ballista.
+            let mut auto = None;
+            for bounding in [Bounding::Auto, Bounding::AlwaysRanked] {
+                let query = local
+                    .analyst_prepare_with(&session, sql, &options, bounding)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let here = local.analyst_execute(&query).await.unwrap();
+                let there = ballista.analyst_execute(&query).await.unwrap();
+                assert!(!here.values.is_empty(), "{sql}");
+                assert!(
+                    here.values.iter().flatten().any(|v| *v != 0),
+                    "{sql}: all zero"
+                );
+                assert_eq!(here, there, "{sql} ({bounding:?})");
+                auto.get_or_insert((query.unit_plan, here));
+            }
+            // Prepared by the Ballista engine: the rows per value are
+            // counted there, and it chooses the same plan. Without ranking
+            // no salt is involved, so the answer is the local one.
+            let (plan, answer) = auto.unwrap();
+            let query = ballista
+                .analyst_prepare(&remote, sql, &options)
                 .await
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            let here = local.analyst_execute(&query).await.unwrap();
-            let there = ballista.analyst_execute(&query).await.unwrap();
-            assert!(!here.values.is_empty(), "{sql}");
-            assert!(
-                here.values.iter().flatten().any(|v| *v != 0),
-                "{sql}: all zero"
-            );
-            assert_eq!(here, there, "{sql}");
+            assert_eq!(query.unit_plan, plan, "{sql}");
+            if plan != UnitPlan::PerUnitRanked {
+                assert_eq!(ballista.analyst_execute(&query).await.unwrap(), answer);
+            }
+            plans.push(plan);
         }
+        assert!(plans.contains(&UnitPlan::OneRow), "{plans:?}");
     });
 }
