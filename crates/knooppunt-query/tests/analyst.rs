@@ -597,3 +597,53 @@ async fn a_person_registered_twice_is_still_bounded() {
         assert!(groups as u64 <= q.max_groups, "{sql}");
     }
 }
+
+/// With `max_contribution` 3, a person with one birth year (say 1950)
+/// adds 1950 to a sum, not 3 × 1900: the per-unit clamp keeps its bound
+/// widened to 0 instead of raising small sums. Pass: on a lake where each
+/// person has one row, the bounded sum equals the exact sum computed
+/// here, and every plan gives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_larger_max_contribution_does_not_raise_small_sums() {
+    let lake = Lake::with_brp(&brp_csv(false, &[(8, "A1", 1937)]));
+    let engine = lake.engine();
+    let s = session(&engine).await;
+    let options = AnalystOptions {
+        max_contribution: 3,
+        ..AnalystOptions::default()
+    };
+    // The exact sum, unbounded, over the scope.
+    let trusted = engine
+        .sql_trusted(
+            peildatum(),
+            &format!(
+                "SELECT CAST(SUM(geboortejaar) AS BIGINT) FROM brp WHERE gemeentecode = '{GM}'"
+            ),
+        )
+        .await
+        .unwrap();
+    let exact = trusted[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert!(exact > 0, "{exact}");
+    for sql in [
+        "SELECT SUM(geboortejaar) FROM brp",
+        "SELECT soort_adres, SUM(geboortejaar) FROM brp GROUP BY soort_adres",
+    ] {
+        let mut answers = Vec::new();
+        for bounding in [Bounding::Auto, Bounding::AlwaysRanked] {
+            let q = engine
+                .analyst_prepare_with(&s, sql, &options, bounding)
+                .await
+                .unwrap();
+            let a = engine.analyst_execute(&q).await.unwrap();
+            let total: i64 = a.values.iter().map(|v| v[0]).sum();
+            assert_eq!(total, exact, "{sql} ({bounding:?})");
+            answers.push(a);
+        }
+        assert_eq!(answers[0], answers[1], "{sql}");
+    }
+}

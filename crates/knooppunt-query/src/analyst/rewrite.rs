@@ -215,7 +215,15 @@ pub(crate) fn rewrite(
                 per_row.push(aggregate(sum_udaf(), row_value, filter.clone()));
                 per_unit.push(aggregate(sum_udaf(), clamped, filter.clone()).alias(&s));
                 let rounded = try_cast(scalar(state, "round", vec![column(&s)])?, DataType::Int64);
-                let (lo, hi) = (mc.saturating_mul(lower), mc.saturating_mul(upper));
+                // One unit adds at most `max_contribution` clamped values to
+                // a group: its sum is kept within [mc·lower, mc·upper]
+                // widened to 0, so a unit with fewer values (one year, 1950)
+                // is not raised to mc·lower; |sum| ≤ mc·max(|lower|, |upper|)
+                // either way, the sensitivity of the calibration.
+                let (lo, hi) = (
+                    mc.saturating_mul(lower).min(0),
+                    mc.saturating_mul(upper).max(0),
+                );
                 bounded.push(
                     case(
                         vec![
