@@ -281,6 +281,8 @@ pub(crate) struct Budgets {
     period: String,
     /// Default ε per period.
     epsilon_per_period: String,
+    /// δ per period.
+    delta_per_period: String,
     /// Balances (an analyst: only their own).
     balances: Vec<Balance>,
     /// The analyst's own debits (empty for privacy officers).

@@ -987,6 +987,7 @@ async fn budgets_own_for_analysts_all_for_privacy_officers() {
     assert_eq!(balances[0]["delta_spent"], "0.0", "{body}");
     assert_eq!(balances[0]["delta_left"], "0.00001", "{body}");
     assert_eq!(body["period"], "month");
+    assert_eq!(body["delta_per_period"], "0.00001");
     let (status, body) = get(
         "/v1/budgets",
         Some(token(Role::PrivacyOfficer)),

@@ -829,6 +829,7 @@ impl Service {
         let body = json!({
             "period": config.period.as_str(),
             "epsilon_per_period": config.epsilon_per_period,
+            "delta_per_period": config.delta_per_period,
             "balances": balances,
             "entries": entries,
         });
