@@ -144,7 +144,7 @@ impl BudgetError {
 ///
 /// ```json
 /// {"epsilon_per_period": "3.0", "delta_per_period": "0.00001", "period": "month",
-///  "overrides": {"a.jansen": "5.0"},
+///  "overrides": {"a.jansen": "5.0"}, "delta_overrides": {"a.jansen": "0.00002"},
 ///  "query": {"epsilon_per_query": "0.1", "delta": "1/10000000"}}
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +161,9 @@ pub struct BudgetConfig {
     /// Per-analyst budgets per period, replacing `epsilon_per_period`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub overrides: BTreeMap<String, MicroEpsilon>,
+    /// Per-analyst δ budgets per period, replacing `delta_per_period`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub delta_overrides: BTreeMap<String, Delta>,
     /// What each analyst query costs and how it is noised (ε per query,
     /// δ, contribution bounds): `"query": {…}`.
     pub query: crate::analyst::QueryConfig,
@@ -179,6 +182,7 @@ impl BudgetConfig {
             delta_per_period: BudgetConfig::DEFAULT_DELTA,
             period,
             overrides: BTreeMap::new(),
+            delta_overrides: BTreeMap::new(),
             query: crate::analyst::QueryConfig::default(),
         }
     }
@@ -200,6 +204,14 @@ impl BudgetConfig {
             .get(analyst)
             .copied()
             .unwrap_or(self.epsilon_per_period)
+    }
+
+    /// The δ budget per period of `analyst`.
+    pub fn delta_limit_for(&self, analyst: &str) -> Delta {
+        self.delta_overrides
+            .get(analyst)
+            .copied()
+            .unwrap_or(self.delta_per_period)
     }
 }
 

@@ -2,6 +2,7 @@
 //! serialisability across ledgers on one directory, crash and corruption
 //! handling, overrides and the answer cache.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
@@ -850,4 +851,31 @@ fn race(
         })
         .collect();
     (ledgers, handles)
+}
+
+#[test]
+fn delta_overrides_grant_one_analyst_more_delta() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = BudgetConfig::from_json(
+        r#"{"epsilon_per_period": "10.0", "delta_overrides": {"b.bakker": "0.00002"}}"#,
+    )
+    .expect("config");
+    assert_eq!(config.delta_limit_for("b.bakker"), delta("0.00002"));
+    assert_eq!(config.delta_limit_for("a.jansen"), delta("0.00001"));
+    let ledger = Ledger::open(dir.path(), config).expect("open");
+    let now = at(2026, 11, 28);
+    let mut answered = BTreeMap::new();
+    for (i, analyst) in ["a.jansen", "b.bakker"].iter().cycle().take(20).enumerate() {
+        if ledger
+            .charge(analyst, cost("0.1", "0.000004"), &key(i), "t", now)
+            .is_ok()
+        {
+            *answered.entry(*analyst).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(answered["a.jansen"], 2, "{answered:?}");
+    assert_eq!(answered["b.bakker"], 5, "{answered:?}");
+    let balance = ledger.balance("b.bakker", now).expect("balance");
+    assert_eq!(balance.delta_limit, delta("0.00002"));
+    assert_eq!(balance.delta_left, Delta::ZERO);
 }

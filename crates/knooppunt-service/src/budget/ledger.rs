@@ -248,7 +248,10 @@ impl Ledger {
         let period = self.config.period.key(now);
         let spent = state.spent(analyst, &period);
         let left = self.config.limit_for(analyst).saturating_sub(spent.epsilon);
-        let delta_left = self.config.delta_per_period.saturating_sub(spent.delta);
+        let delta_left = self
+            .config
+            .delta_limit_for(analyst)
+            .saturating_sub(spent.delta);
         if cost.epsilon > left {
             return Err(BudgetError::Exhausted {
                 left,
@@ -373,7 +376,7 @@ impl Ledger {
 
     fn balance_of(&self, state: &State, analyst: &str, period: &str) -> Balance {
         let limit = self.config.limit_for(analyst);
-        let delta_limit = self.config.delta_per_period;
+        let delta_limit = self.config.delta_limit_for(analyst);
         let spent = state.spent(analyst, period);
         Balance {
             analyst: analyst.to_owned(),
