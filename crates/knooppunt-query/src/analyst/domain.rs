@@ -66,7 +66,9 @@ impl AreaDomains {
     }
 }
 
-pub(super) async fn build_session(
+/// Builds an analyst session from the admin session `admin` (lake tables
+/// and derived views at `peildatum`) and the area rows of the lake.
+pub(crate) async fn build_session(
     admin: &SessionContext,
     fresh: SessionContext,
     peildatum: NaiveDate,
@@ -113,7 +115,9 @@ pub(super) async fn build_session(
     })
 }
 
-pub(super) fn answer(
+/// Reads the result batches of a rewritten plan into an answer, keeps
+/// public keys inside their domains and completes them.
+pub(crate) fn answer(
     query: &AnalystQuery,
     batches: &[RecordBatch],
 ) -> Result<ExactAnswer, QueryError> {

@@ -59,7 +59,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::RecordBatch;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
@@ -72,6 +71,7 @@ pub use catalog::{
     KOPER_TYPES, LIFE_YEARS, MELDING_CATEGORIES, SOORT_ADRES, unit_strength,
 };
 pub use domain::AreaDomains;
+pub(crate) use domain::{answer, build_session};
 pub(crate) use gate::Gated;
 
 /// Rule names of [`GateError`], stable across versions.
@@ -589,25 +589,4 @@ impl AnalystSession {
             plan: rewritten,
         })
     }
-}
-
-/// Reads the result batches of a rewritten plan into an answer, keeps
-/// public keys inside their domains and completes them.
-pub(crate) fn answer(
-    query: &AnalystQuery,
-    batches: &[RecordBatch],
-) -> Result<ExactAnswer, QueryError> {
-    domain::answer(query, batches)
-}
-
-/// Builds an analyst session from the admin session `admin` (lake tables
-/// and derived views at `peildatum`) and the area rows of the lake.
-pub(crate) async fn build_session(
-    admin: &SessionContext,
-    fresh: SessionContext,
-    peildatum: NaiveDate,
-    scope: &[String],
-    area_rows: Vec<(String, String, String)>,
-) -> Result<AnalystSession, QueryError> {
-    domain::build_session(admin, fresh, peildatum, scope, area_rows).await
 }
