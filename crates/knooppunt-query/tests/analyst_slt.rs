@@ -12,13 +12,14 @@
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 mod analyst_lake;
+mod slt_runner;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use knooppunt_query::{AnalystError, AnalystOptions, AnalystSession, Engine};
-use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
+use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 
 struct AnalystDb {
     engine: Arc<Engine>,
@@ -71,17 +72,6 @@ impl AsyncDB for AnalystDb {
     }
 }
 
-fn slt_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt/analyst");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn analyst_sqllogictest_files() {
     let lake = analyst_lake::Lake::small(true);
@@ -92,18 +82,11 @@ async fn analyst_sqllogictest_files() {
             .await
             .unwrap(),
     );
-    let files = slt_files();
-    assert!(files.len() >= 2, "allowed.slt and refused.slt");
-    for file in files {
-        let engine = Arc::clone(&engine);
-        let session = Arc::clone(&session);
-        let mut runner = Runner::new(move || {
-            let engine = Arc::clone(&engine);
-            let session = Arc::clone(&session);
-            async move { Ok::<_, AnalystError>(AnalystDb { engine, session }) }
-        });
-        if let Err(e) = runner.run_file_async(&file).await {
-            panic!("{}: {}", file.display(), e.display(false));
-        }
-    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt/analyst");
+    let files = slt_runner::run_slt_dir(&dir, move || AnalystDb {
+        engine: Arc::clone(&engine),
+        session: Arc::clone(&session),
+    })
+    .await;
+    assert!(files >= 2, "allowed.slt and refused.slt");
 }

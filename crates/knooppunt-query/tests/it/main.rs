@@ -27,6 +27,8 @@
 )]
 
 mod slt;
+#[path = "../slt_runner/mod.rs"]
+mod slt_runner;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

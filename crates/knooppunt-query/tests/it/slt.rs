@@ -4,14 +4,14 @@
 //! `{{peildatum}}` / `{{window_start}}` placeholders are available). They
 //! pin down the engine semantics the indicator SQL relies on.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use knooppunt_query::{Engine, QueryError};
-use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
+use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 
 use crate::{TestLake, date};
 
@@ -77,36 +77,15 @@ impl AsyncDB for LakeDb {
     }
 }
 
-fn slt_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn sqllogictest_files() {
     let lake = TestLake::base();
     let engine = Arc::new(lake.engine());
-    let files = slt_files();
-    assert!(!files.is_empty(), "no .slt files");
-    for file in files {
-        let engine = Arc::clone(&engine);
-        let mut runner = Runner::new(move || {
-            let engine = Arc::clone(&engine);
-            async move {
-                Ok::<_, QueryError>(LakeDb {
-                    engine,
-                    peildatum: date(2024, 8, 1),
-                })
-            }
-        });
-        if let Err(e) = runner.run_file_async(&file).await {
-            panic!("{}: {}", file.display(), e.display(false));
-        }
-    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let files = crate::slt_runner::run_slt_dir(&dir, move || LakeDb {
+        engine: Arc::clone(&engine),
+        peildatum: date(2024, 8, 1),
+    })
+    .await;
+    assert!(files > 0, "no .slt files");
 }
