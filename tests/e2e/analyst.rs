@@ -2,8 +2,6 @@
 //! on the same lake share the budget ledger, the answer cache and the
 //! audit log; refusals name the rule.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -36,28 +34,10 @@ fn sql(work: &Workdir, token_file: &Path, json: bool, query: &str) -> Output {
     cmd.arg(query).output().expect("knooppunt sql")
 }
 
-/// One HTTP/1.1 POST of a JSON body; the status code and the body.
+/// One HTTP/1.1 POST of a JSON body to `/v1/query`; the status code and
+/// the body.
 fn post(addr: &str, token: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    let request = format!(
-        "POST /v1/query HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         X-Purpose: bibob\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    super::serve::request(addr, "POST", "/v1/query", token, Some("bibob"), Some(body))
 }
 
 /// Pass: the CLI answers with `value ± half-width` and charges ε 0.1; the

@@ -40,16 +40,31 @@ pub(super) fn create_token(
         .to_string()
 }
 
-/// One HTTP/1.1 GET; the status code and the body.
-fn get(addr: &str, path: &str, token: &str, purpose: Option<&str>) -> (u16, String) {
+/// One HTTP/1.1 request with a bearer token, optional purpose and
+/// optional JSON body, on a fresh connection; the status code and the body.
+pub(super) fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    purpose: Option<&str>,
+    json: Option<&str>,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     let mut request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n"
     );
     if let Some(p) = purpose {
         request.push_str(&format!("X-Purpose: {p}\r\n"));
     }
+    if let Some(body) = json {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
     request.push_str("\r\n");
+    request.push_str(json.unwrap_or_default());
     stream.write_all(request.as_bytes()).expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
@@ -63,6 +78,11 @@ fn get(addr: &str, path: &str, token: &str, purpose: Option<&str>) -> (u16, Stri
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// One HTTP/1.1 GET; the status code and the body.
+fn get(addr: &str, path: &str, token: &str, purpose: Option<&str>) -> (u16, String) {
+    request(addr, "GET", path, token, purpose, None)
 }
 
 /// Starts `knooppunt serve` on a free port with `extra` arguments; the
