@@ -29,12 +29,7 @@ async fn session(engine: &Engine) -> AnalystSession {
 }
 
 async fn run(engine: &Engine, session: &AnalystSession, sql: &str) -> (AnalystQuery, ExactAnswer) {
-    let q = engine
-        .analyst_prepare(session, sql, &AnalystOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let a = engine.analyst_execute(&q).await.unwrap();
-    (q, a)
+    run_with(engine, session, sql, Bounding::Auto).await
 }
 
 type Cells = BTreeMap<Vec<Option<String>>, Vec<i64>>;

@@ -574,18 +574,26 @@ async fn every_answer_has_one_audit_record_agreeing_with_the_ledger() {
 /// averages (where the count's interval allows one) at least 94 %.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn intervals_contain_the_exact_value_about_95_percent_of_the_time() {
-    let mut config = QueryConfig {
+    let (q, a, calibration) = coverage_query(NoiseKind::Laplace).await;
+    assert_coverage(&q, &a, &calibration, 95);
+}
+
+/// The coverage question (`soort_adres`, a count `n`, an average `gj`) on
+/// the lake with person F, at ε 10 and 4 groups, calibrated for `mechanism`.
+async fn coverage_query(mechanism: NoiseKind) -> (AnalystQuery, ExactAnswer, Calibration) {
+    let config = QueryConfig {
         epsilon_per_query: eps("10.0"),
+        max_groups: 4,
+        mechanism,
         ..QueryConfig::default()
     };
-    config.max_groups = 4;
     let lake = Lake::small(true);
     let engine = lake.engine();
     let sql =
         "SELECT soort_adres, COUNT(*) AS n, AVG(geboortejaar) AS gj FROM brp GROUP BY soort_adres";
     let (q, a) = exact(&engine, sql, &config).await;
     let calibration = Calibration::new(&q, &config).unwrap();
-    assert_coverage(&q, &a, &calibration, 95);
+    (q, a, calibration)
 }
 
 /// Calibration: for counts, sums and averages together, with and without
@@ -789,18 +797,7 @@ async fn gaussian_differencing_pair_is_hidden_by_the_noise() {
 /// of the value's σ², and the noise is centred.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn gaussian_intervals_contain_the_exact_value_about_95_percent_of_the_time() {
-    let mut config = QueryConfig {
-        epsilon_per_query: eps("10.0"),
-        mechanism: NoiseKind::Gaussian,
-        ..QueryConfig::default()
-    };
-    config.max_groups = 4;
-    let lake = Lake::small(true);
-    let engine = lake.engine();
-    let sql =
-        "SELECT soort_adres, COUNT(*) AS n, AVG(geboortejaar) AS gj FROM brp GROUP BY soort_adres";
-    let (q, a) = exact(&engine, sql, &config).await;
-    let calibration = Calibration::new(&q, &config).unwrap();
+    let (q, a, calibration) = coverage_query(NoiseKind::Gaussian).await;
     for v in &calibration.values {
         let s2 = gaussian_sigma2(v);
         assert_eq!(
