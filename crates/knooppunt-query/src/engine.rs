@@ -725,19 +725,39 @@ async fn run(
     query: &str,
     file: &str,
 ) -> Result<Vec<RecordBatch>, QueryError> {
+    run_with_columns(ctx, sql, query, file)
+        .await
+        .map(|(_, batches)| batches)
+}
+
+/// [`run`], also naming the result's columns (known from the plan even
+/// when no row comes back).
+async fn run_with_columns(
+    ctx: &SessionContext,
+    sql: &str,
+    query: &str,
+    file: &str,
+) -> Result<(Vec<String>, Vec<RecordBatch>), QueryError> {
     let frame = ctx.sql(sql).await.map_err(|e| QueryError::Plan {
         query: query.to_string(),
         file: file.to_string(),
         reason: e.find_root().strip_backtrace(),
     })?;
+    let columns = frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let memory_limit = match ctx.runtime_env().memory_pool.memory_limit() {
         MemoryLimit::Finite(n) => n,
         _ => 0,
     };
-    frame
+    let batches = frame
         .collect()
         .await
-        .map_err(|e| execution_error(&e, query, file, memory_limit))
+        .map_err(|e| execution_error(&e, query, file, memory_limit))?;
+    Ok((columns, batches))
 }
 
 fn execution_error(
@@ -807,14 +827,14 @@ async fn run_indicator(
     areas: &[Area],
 ) -> Result<Vec<IndicatorValue>, QueryError> {
     let sql = query.render(peildatum)?;
-    let batches = run(ctx, &sql, &query.id, &query.file).await?;
+    let (columns, batches) = run_with_columns(ctx, &sql, &query.id, &query.file).await?;
     let mut values = to_values(query, &batches)?;
     let present: HashSet<(Level, &str)> =
         values.iter().map(|v| (v.level, v.code.as_str())).collect();
-    let keys = values
-        .first()
-        .is_none_or(|v| v.numerator_key.is_some())
-        .then_some(0);
+    // Keys of the completed rows exactly when the file reports keys at all
+    // (from its columns: an empty result must not make a keyless
+    // indicator releasable).
+    let keys = columns.iter().any(|c| c == "numerator_key").then_some(0);
     let missing: Vec<IndicatorValue> = areas
         .iter()
         .filter(|(level, code, _, _)| !present.contains(&(*level, code.as_str())))

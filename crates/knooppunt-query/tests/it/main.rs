@@ -426,6 +426,26 @@ async fn a_municipality_adds_its_own_indicator_from_a_directory() {
         Some((1, 1, 1, 1))
     );
     assert!(t.values.iter().all(|v| v.indicator == "GM9999_OFFICES"));
+    // It reports no record keys, so it is never released; completed rows
+    // (every area, here all of them) stay without keys too, also when the
+    // file returns no row at all.
+    assert!(t.values.iter().all(|v| v.numerator_key.is_none()));
+    let none = own.replace("GM9999_OFFICES", "GM9999_NONE").replace(
+        "WHERE {{peildatum}} IS NOT NULL",
+        "WHERE {{peildatum}} IS NULL",
+    );
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::write(empty.path().join("none.sql"), none).unwrap();
+    let engine = lake
+        .engine()
+        .with_registry(Registry::from_dir(empty.path()).unwrap());
+    let t = engine.indicators(date(2024, 8, 1)).await.unwrap();
+    assert!(!t.values.is_empty());
+    assert!(
+        t.values
+            .iter()
+            .all(|v| v.numerator_key.is_none() && v.denominator_key.is_none())
+    );
 
     // A broken file is refused, naming the file.
     std::fs::write(
