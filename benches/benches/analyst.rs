@@ -12,8 +12,8 @@
 //!   aggregates, public buurt domain completed) + calibration and discrete
 //!   Laplace noise from the OS-keyed ChaCha20 RNG, in an analyst session
 //!   built once. Each person has one current registration and each
-//!   registration one address (rows per value counted once per engine,
-//!   peildatum and scope), so the rewrite aggregates rows directly
+//!   registration one address (rows per value counted once per session,
+//!   that is per peildatum and scope), so the rewrite aggregates rows directly
 //!   (`Bounding::Auto` chooses `UnitPlan::OneRow`).
 //! - `analyst/always_ranked`: the same with `Bounding::AlwaysRanked`: the
 //!   general plan (aggregate per person and buurt, clamp, keep at most
@@ -24,8 +24,9 @@
 //!   several rows (at most 3 at scale 10, within `max_groups`, so `Auto`
 //!   chooses `UnitPlan::PerUnit`: per-person aggregate, no ranking).
 //! - `analyst/with_session`: the same plus building the analyst session
-//!   (scoped views), as the first `Service::query` of a peildatum and
-//!   scope does.
+//!   (scoped views) and counting the rows per value the plan choice needs
+//!   (kept in the session), as the first `Service::query` of a peildatum
+//!   and scope does.
 //! - `analyst/with_ledger`: the same plus the durable debit
 //!   (`Ledger::charge`, fsync) and storing the answer (fsync, rename), each
 //!   iteration under a new cache key.

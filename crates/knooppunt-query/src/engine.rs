@@ -168,13 +168,7 @@ pub struct Engine {
     /// Secret salt (hex) of the keyed hash that orders each unit's groups
     /// in analyst queries; fresh per engine, never shown.
     analyst_salt: String,
-    /// Rows per value counted on the data ([`Bounding::Auto`]): the most
-    /// rows one non-NULL value of `(peildatum, scope, table, column)` has.
-    multiplicities: std::sync::Mutex<BTreeMap<ColumnAt, u64>>,
 }
-
-/// An analyst table's column at a peildatum and scope.
-type ColumnAt = (NaiveDate, Vec<String>, &'static str, &'static str);
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -285,7 +279,6 @@ impl Engine {
                 getrandom::fill(&mut salt).map_err(|e| setup(format!("analyst salt: {e}")))?;
                 hex::encode(salt)
             },
-            multiplicities: std::sync::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -489,7 +482,7 @@ impl Engine {
         options: &AnalystOptions,
         bounding: Bounding,
     ) -> Result<AnalystQuery, AnalystError> {
-        let gated = session.gate_sql(sql).await?;
+        let (gated, group_keys) = session.gate_sql(sql, options).await?;
         let rows = match (&gated.rows_per_unit, bounding) {
             (Some(factors), Bounding::Auto) => Some(self.rows_bound(session, factors).await?),
             _ => None,
@@ -498,12 +491,19 @@ impl Engine {
             Bounding::Auto => UnitPlan::for_rows(rows, options, !gated.keys.is_empty()),
             Bounding::AlwaysRanked => UnitPlan::PerUnitRanked,
         };
-        session.prepare_gated(gated, options, &self.analyst_salt, &self.snapshots, plan)
+        session.prepare_gated(
+            gated,
+            group_keys,
+            options,
+            &self.analyst_salt,
+            &self.snapshots,
+            plan,
+        )
     }
 
     /// Π max(1, m(table, column)) over `factors`, with m the most rows one
     /// non-NULL value of the column has in `session`'s views; each m is
-    /// counted once per peildatum and scope, on the engine's
+    /// counted once per session (a peildatum and scope), on the engine's
     /// [`Execution`].
     async fn rows_bound(
         &self,
@@ -511,9 +511,9 @@ impl Engine {
         factors: &[(&'static str, &'static str)],
     ) -> Result<u64, QueryError> {
         let mut bound: u64 = 1;
-        for &(table, column) in factors {
-            let at: ColumnAt = (session.peildatum(), session.scope().to_vec(), table, column);
-            let known = self
+        for &at in factors {
+            let (table, column) = at;
+            let known = session
                 .multiplicities
                 .lock()
                 .map_err(|_| QueryError::TaskFailed)?
@@ -533,7 +533,8 @@ impl Engine {
                             c.is_valid(0).then(|| c.value(0))
                         })
                         .map_or(0, |n| u64::try_from(n).unwrap_or(u64::MAX));
-                    self.multiplicities
+                    session
+                        .multiplicities
                         .lock()
                         .map_err(|_| QueryError::TaskFailed)?
                         .insert(at, m);

@@ -112,6 +112,7 @@ pub(crate) async fn build_session(
         areas,
         peildatum,
         scope,
+        multiplicities: std::sync::Mutex::new(BTreeMap::new()),
     })
 }
 

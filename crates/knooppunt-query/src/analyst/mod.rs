@@ -33,7 +33,7 @@
 //! rows are aggregated directly). The gate bounds the rows per unit from
 //! the plan ([`Bounding::Auto`]): a table column's value has at most
 //! m(table, column) rows, the most any non-NULL value has in the
-//! session's data (counted once per engine, peildatum and scope, at least
+//! session's data (counted once per session, that is per peildatum and scope, at least
 //! 1); through a join on `a = b` (NULLs never match) a value of one side
 //! has at most its own bound times the other side's bound for its join
 //! column; projections and filters keep bounds, expressions have none.
@@ -417,6 +417,9 @@ pub struct AnalystSession {
     pub(crate) areas: AreaDomains,
     pub(crate) peildatum: NaiveDate,
     pub(crate) scope: Vec<String>,
+    /// Rows per value counted on this session's data ([`Bounding::Auto`]):
+    /// the most rows one non-NULL value of `(table, column)` has.
+    pub(crate) multiplicities: std::sync::Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl fmt::Debug for AnalystSession {
@@ -440,21 +443,9 @@ impl AnalystSession {
         &self.scope
     }
 
-    /// The catalogue metadata.
-    pub fn catalog(&self) -> &AnalystCatalog {
-        &self.catalog
-    }
-
     /// The areas in scope (the public domains of area codes).
     pub fn areas(&self) -> &AreaDomains {
         &self.areas
-    }
-
-    /// Plans `sql` in this session and runs only the gate (no rewrite, no
-    /// execution): `Ok` when the query would be prepared, else the rule.
-    pub async fn check(&self, sql: &str) -> Result<(), GateError> {
-        let plan = self.plan_sql(sql).await?;
-        gate::gate(&plan, self).map(|_| ())
     }
 
     pub(crate) async fn plan_sql(&self, sql: &str) -> Result<LogicalPlan, GateError> {
@@ -473,10 +464,37 @@ impl AnalystSession {
         Ok(plan)
     }
 
-    /// Plans and gates `sql`.
-    pub(crate) async fn gate_sql(&self, sql: &str) -> Result<Gated, GateError> {
+    /// Plans and gates `sql`, and resolves its group keys' public domains
+    /// (refusing more than `max_domain_size` combinations).
+    pub(crate) async fn gate_sql(
+        &self,
+        sql: &str,
+        options: &AnalystOptions,
+    ) -> Result<(Gated, Vec<GroupKey>), GateError> {
         let plan = self.plan_sql(sql).await?;
-        gate::gate(&plan, self)
+        let gated = gate::gate(&plan, self)?;
+        let group_keys = gated
+            .keys
+            .iter()
+            .map(|k| GroupKey {
+                name: k.name.clone(),
+                domain: self.areas.resolve(k.domain),
+            })
+            .collect::<Vec<_>>();
+        let combos = group_keys
+            .iter()
+            .filter_map(|k| k.domain.as_ref().map(Vec::len))
+            .fold(1u64, |acc, n| acc.saturating_mul(n as u64));
+        if combos > options.max_domain_size {
+            return Err(GateError::new(
+                rules::DOMAIN_TOO_LARGE,
+                format!(
+                    "the public group keys have more than {} combinations",
+                    options.max_domain_size
+                ),
+            ));
+        }
+        Ok((gated, group_keys))
     }
 
     /// The plan of the most rows one non-NULL value of `column` has in
@@ -507,6 +525,7 @@ impl AnalystSession {
     pub(crate) fn prepare_gated(
         &self,
         gated: Gated,
+        group_keys: Vec<GroupKey>,
         options: &AnalystOptions,
         salt: &str,
         snapshots: &BTreeMap<knooppunt_core::Source, String>,
@@ -514,31 +533,6 @@ impl AnalystSession {
     ) -> Result<AnalystQuery, AnalystError> {
         let state = self.ctx.state();
         let rewritten = rewrite::rewrite(&gated, options, salt, &state, unit_plan)?;
-        let group_keys = gated
-            .keys
-            .iter()
-            .map(|k| GroupKey {
-                name: k.name.clone(),
-                domain: self.areas.resolve(k.domain),
-            })
-            .collect::<Vec<_>>();
-        let public: Vec<usize> = group_keys
-            .iter()
-            .filter_map(|k| k.domain.as_ref().map(Vec::len))
-            .collect();
-        let combos = public
-            .iter()
-            .fold(1u64, |acc, n| acc.saturating_mul(*n as u64));
-        if combos > options.max_domain_size {
-            return Err(GateError::new(
-                rules::DOMAIN_TOO_LARGE,
-                format!(
-                    "the public group keys have more than {} combinations",
-                    options.max_domain_size
-                ),
-            )
-            .into());
-        }
         let mc = options.max_contribution;
         let aggregates = gated
             .aggregates
