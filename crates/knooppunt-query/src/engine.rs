@@ -482,6 +482,12 @@ impl Engine {
         options: &AnalystOptions,
         bounding: Bounding,
     ) -> Result<AnalystQuery, AnalystError> {
+        if options.max_groups == 0 || options.max_contribution == 0 {
+            return Err(AnalystError::Query(QueryError::Setup {
+                reason: "analyst options: max_groups and max_contribution must be at least 1"
+                    .to_string(),
+            }));
+        }
         let (gated, group_keys) = session.gate_sql(sql, options).await?;
         let rows = match (&gated.rows_per_unit, bounding) {
             (Some(factors), Bounding::Auto) => Some(self.rows_bound(session, factors).await?),

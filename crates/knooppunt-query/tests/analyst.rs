@@ -156,6 +156,33 @@ async fn a_row_that_would_fail_the_query_changes_nothing() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounds_of_zero_are_refused() {
+    let lake = Lake::small(false);
+    let engine = lake.engine();
+    let s = session(&engine).await;
+    for options in [
+        AnalystOptions {
+            max_groups: 0,
+            ..AnalystOptions::default()
+        },
+        AnalystOptions {
+            max_contribution: 0,
+            ..AnalystOptions::default()
+        },
+    ] {
+        let err = engine
+            .analyst_prepare(
+                &s,
+                "SELECT buurtcode, COUNT(*) FROM brp GROUP BY 1",
+                &options,
+            )
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains("at least 1"), "{err}");
+    }
+}
+
 async fn rule(engine: &Engine, session: &AnalystSession, sql: &str) -> &'static str {
     match engine
         .analyst_prepare(session, sql, &AnalystOptions::default())

@@ -166,8 +166,8 @@ impl QueryConfig {
     /// The bounds of the gate's rewrite.
     pub fn analyst_options(&self) -> AnalystOptions {
         AnalystOptions {
-            max_groups: self.max_groups.max(1),
-            max_contribution: self.max_contribution.max(1),
+            max_groups: self.max_groups,
+            max_contribution: self.max_contribution,
             max_domain_size: self.max_domain_size,
         }
     }

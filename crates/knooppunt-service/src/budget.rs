@@ -195,7 +195,14 @@ impl BudgetConfig {
 
     /// Reads a configuration from JSON (missing fields take the defaults).
     pub fn from_json(text: &str) -> Result<BudgetConfig, BudgetError> {
-        serde_json::from_str(text).map_err(|e| BudgetError::Config(e.to_string()))
+        let config: BudgetConfig =
+            serde_json::from_str(text).map_err(|e| BudgetError::Config(e.to_string()))?;
+        if config.query.max_groups == 0 || config.query.max_contribution == 0 {
+            return Err(BudgetError::Config(
+                "query.max_groups and query.max_contribution must be at least 1".to_string(),
+            ));
+        }
+        Ok(config)
     }
 
     /// The budget per period of `analyst`.

@@ -640,6 +640,14 @@ fn budget_delta_amounts_parse_print_and_round_safely() {
     let text = serde_json::to_string(&config).expect("serialise");
     assert!(text.contains(r#""delta_per_period":"0.00001""#), "{text}");
     assert!(BudgetConfig::from_json(r#"{"delta_per_period": "-0.1"}"#).is_err());
+    // Bounds of 0 would release unbounded rows (one-row plan) or nothing.
+    for zero in [
+        r#"{"query": {"max_groups": 0}}"#,
+        r#"{"query": {"max_contribution": 0}}"#,
+    ] {
+        let err = BudgetConfig::from_json(zero).expect_err(zero);
+        assert!(err.to_string().contains("at least 1"), "{err}");
+    }
 }
 
 #[test]

@@ -181,7 +181,8 @@ impl From<GateError> for AnalystError {
     }
 }
 
-/// Contribution bounds of the rewrite.
+/// Contribution bounds of the rewrite; both bounds must be at least 1
+/// ([`Engine::analyst_prepare`](crate::Engine::analyst_prepare) refuses 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnalystOptions {
     /// Groups one unit may contribute to (default 4).
