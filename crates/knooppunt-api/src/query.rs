@@ -18,9 +18,8 @@ use utoipa::ToSchema;
 
 use crate::{ApiError, bearer, purpose};
 
-/// Longest SQL text accepted over HTTP, in characters (see
-/// [`QueryRequest::sql`]).
-const MAX_SQL_CHARS: usize = 2500;
+// The schema's `max_length` below must be the service's limit.
+const _: () = assert!(knooppunt_service::MAX_SQL_CHARS == 2500);
 
 /// The body of `POST /v1/query`.
 #[derive(Deserialize, ToSchema)]
@@ -102,6 +101,9 @@ pub(crate) async fn query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    // The answer is JSON only: another `Accept` is refused before anything
+    // is computed or recorded, as on every other endpoint.
+    crate::format::negotiate(&headers, false, "application/json").ok_or(ApiError::NotAcceptable)?;
     let started = Instant::now();
     let access = service
         .authorize(bearer(&headers), purpose(&headers), Endpoint::Query)
@@ -118,10 +120,6 @@ pub(crate) async fn query(
 fn parse(body: &[u8]) -> Result<(String, Option<NaiveDate>), ServiceError> {
     let request: QueryRequest =
         serde_json::from_slice(body).map_err(|_| ServiceError::BadRequest("body"))?;
-    let chars = request.sql.chars().count();
-    if chars == 0 || chars > MAX_SQL_CHARS {
-        return Err(ServiceError::BadRequest("sql"));
-    }
     let peildatum = match request.peildatum.as_deref() {
         None => None,
         Some(v) => Some(crate::date(v).ok_or(ServiceError::BadRequest("peildatum"))?),

@@ -1049,3 +1049,23 @@ async fn audit_records_page_back_in_time() {
     let (_, past_the_end) = get("/v1/audit?limit=3&offset=1000000", po, p).await;
     assert_eq!(past_the_end["records"].as_array().map(Vec::len), Some(0));
 }
+
+#[tokio::test]
+async fn post_query_answers_json_only() {
+    // A CSV-only client gets 406 before anything is authorised, computed or
+    // recorded, as on every other endpoint.
+    let f = fixture();
+    let before = read_records(&f.audit_dir).expect("records").len();
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v1/query")
+        .header("authorization", format!("Bearer {}", token(Role::Analyst)))
+        .header("x-purpose", "bibob")
+        .header("accept", "text/csv")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"sql": "SELECT COUNT(*) FROM brp"}"#))
+        .expect("request");
+    let response = f.app.clone().oneshot(request).await.expect("response");
+    assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(read_records(&f.audit_dir).expect("records").len(), before);
+}

@@ -27,8 +27,8 @@ pub use budget::{
 pub use purpose::{Purpose, Purposes};
 pub use ratelimit::RateLimit;
 pub use service::{
-    Access, DEFAULT_LIMIT, Endpoint, MAX_LIMIT, MAX_OFFSET, PEILDATUM_YEARS, Service,
-    ServiceOptions,
+    Access, DEFAULT_LIMIT, Endpoint, MAX_LIMIT, MAX_OFFSET, MAX_SQL_CHARS, PEILDATUM_YEARS,
+    Service, ServiceOptions,
 };
 pub use token::{Role, TOKEN_PREFIX, TokenRecord, TokenStore, constant_time_eq, parse_lifetime};
 

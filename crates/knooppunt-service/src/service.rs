@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 
 mod analyst;
 
+pub use analyst::MAX_SQL_CHARS;
+
 use crate::body::{Body, Listed};
 use crate::ratelimit::Limiter;
 use crate::release;
@@ -377,6 +379,18 @@ impl Service {
         error: ServiceError,
         started: Instant,
     ) -> ServiceError {
+        let draft = self.draft(access, RecordKind::Query, None);
+        self.refuse_with(draft, error, started).await
+    }
+
+    /// [`Service::refuse`] with a prepared record draft (the analyst path
+    /// records its SQL text).
+    pub(crate) async fn refuse_with(
+        &self,
+        draft: RecordDraft,
+        error: ServiceError,
+        started: Instant,
+    ) -> ServiceError {
         let rule = match &error {
             ServiceError::RoleForbidden
             | ServiceError::PurposeMissing
@@ -387,7 +401,18 @@ impl Service {
             ServiceError::QueryRefused { rule } => rule,
             _ => return error,
         };
-        let mut draft = self.draft(access, RecordKind::Query, None);
+        self.record_refusal(draft, rule, error, started).await
+    }
+
+    /// Records `draft` as refused by `rule`; `error` unless the record
+    /// cannot be written.
+    pub(crate) async fn record_refusal(
+        &self,
+        mut draft: RecordDraft,
+        rule: &str,
+        error: ServiceError,
+        started: Instant,
+    ) -> ServiceError {
         draft.outcome = Outcome::Refused {
             rule: rule.to_string(),
         };

@@ -422,6 +422,31 @@ async fn refusals_name_the_rule_and_are_audited() {
         );
         assert_eq!(matching[0].command, "POST /v1/query");
     }
+    // Blank or longer than MAX_SQL_CHARS (the one limit, for the CLI as for
+    // HTTP): refused as a bad request, recorded without the text.
+    let long = format!(
+        "SELECT COUNT(*) FROM brp WHERE {}",
+        "geboortejaar > 0 AND ".repeat(200) + "TRUE"
+    );
+    assert!(long.chars().count() > knooppunt_service::MAX_SQL_CHARS);
+    for sql in ["  ", long.as_str()] {
+        assert!(matches!(
+            f.ask(sql).await,
+            Err(ServiceError::BadRequest("sql"))
+        ));
+    }
+    let records = read_records(&f.audit_dir).unwrap();
+    let bad: Vec<_> = records
+        .iter()
+        .filter(|r| {
+            r.outcome
+                == Outcome::Refused {
+                    rule: "bad_request".to_string(),
+                }
+        })
+        .collect();
+    assert_eq!(bad.len(), 2);
+    assert!(bad.iter().all(|r| r.sql.is_none()));
     assert!(f.ledger().entries(None).unwrap().is_empty());
 }
 

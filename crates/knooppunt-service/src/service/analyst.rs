@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
-use knooppunt_audit::{Outcome, RecordKind};
+use knooppunt_audit::RecordKind;
 use knooppunt_privacy::dp::NoiseRng;
 use knooppunt_query::{AnalystError, AnalystSession};
 use serde_json::Value;
@@ -17,8 +17,9 @@ use crate::analyst::{Calibration, POLICY_VERSION, answer_body, noisy_rows};
 use crate::budget::{Cost, Delta};
 use crate::{BudgetError, CacheKey, Charge, MicroEpsilon, ServiceError};
 
-/// Longest SQL text accepted (bytes).
-pub(crate) const MAX_SQL_BYTES: usize = 16 * 1024;
+/// Longest SQL text accepted from any front end, in characters; a longer
+/// or blank text is refused before it reaches the audit record.
+pub const MAX_SQL_CHARS: usize = 2500;
 
 /// Rule recorded when an answered query fails while executing: one
 /// data-independent error, never a value.
@@ -110,32 +111,30 @@ impl Service {
         let started = Instant::now();
         let mut draft = self.draft(access, RecordKind::Query, None);
         draft.client = client.to_string();
-        draft.sql = Some(sql.to_string());
         draft.policy_version = POLICY_VERSION.to_string();
         draft.snapshots = self.sources.snapshots.clone();
-        let outcome = self.answer_query(access, sql, peildatum, &mut draft).await;
+        let chars = sql.chars().count();
+        let outcome = if sql.trim().is_empty() || chars > MAX_SQL_CHARS {
+            Err(ServiceError::BadRequest("sql"))
+        } else {
+            draft.sql = Some(sql.to_string());
+            self.answer_query(access, sql, peildatum, &mut draft).await
+        };
         match outcome {
             Ok(body) => {
                 self.record(draft, started).await?;
                 Ok(body)
             }
-            Err(error) => {
-                let rule = match &error {
-                    ServiceError::QueryRefused { rule } => *rule,
-                    ServiceError::BudgetExhausted { .. } | ServiceError::BadRequest(_) => {
-                        error.code()
-                    }
-                    ServiceError::Internal => EXECUTION_FAILED,
-                    _ => return Err(error),
-                };
-                draft.outcome = Outcome::Refused {
-                    rule: rule.to_string(),
-                };
+            Err(ServiceError::Internal) => {
+                // A failure after the debit: one data-independent rule.
                 draft.cells_returned = 0;
-                match self.record(draft, started).await {
-                    Ok(()) => Err(error),
-                    Err(e) => Err(e),
-                }
+                Err(self
+                    .record_refusal(draft, EXECUTION_FAILED, ServiceError::Internal, started)
+                    .await)
+            }
+            Err(error) => {
+                draft.cells_returned = 0;
+                Err(self.refuse_with(draft, error, started).await)
             }
         }
     }
@@ -147,9 +146,6 @@ impl Service {
         peildatum: Option<NaiveDate>,
         draft: &mut knooppunt_audit::RecordDraft,
     ) -> Result<Value, ServiceError> {
-        if sql.trim().is_empty() || sql.len() > MAX_SQL_BYTES {
-            return Err(ServiceError::BadRequest("sql"));
-        }
         let peildatum = self.peildatum(peildatum).await?;
         let config = &self.ledger.config().query;
         let scope: Vec<String> = access.scope.iter().cloned().collect();
