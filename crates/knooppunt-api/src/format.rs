@@ -3,9 +3,10 @@
 //!
 //! Tabular forms flatten each row: nested objects become `parent.child`
 //! columns, arrays become JSON text. In CSV a suppressed number (null with
-//! a `<name>_status` column saying why) is written as `-99997`, the CBS
-//! code for "geheim", never as empty or zero (PRIVACY.md, released tables
-//! rule 5); Arrow keeps it null next to its status column.
+//! a `<name>_status` column saying why) is written as the release
+//! configuration's `csv_suppressed` marker (`-99997`, the CBS code for
+//! "geheim", by default), never as empty or zero (PRIVACY.md, released
+//! tables rule 5); Arrow keeps it null next to its status column.
 
 use std::sync::Arc;
 
@@ -18,8 +19,6 @@ use axum::response::{IntoResponse, Response};
 use knooppunt_service::Body;
 use serde_json::{Map, Value};
 
-/// The CBS code for a suppressed ("geheim") number in CSV.
-pub const CSV_SUPPRESSED: &str = "-99997";
 /// Media type of JSON answers.
 pub const JSON: &str = "application/json";
 /// Media type of CSV answers.
@@ -187,20 +186,25 @@ fn table(rows: &[Value]) -> Table {
     Table { columns, rows }
 }
 
-/// Whether column `i` of `row` is a suppressed number: null, with a
-/// sibling `<name>_status` column that is not `released`.
-fn suppressed(table: &Table, row: &[Value], i: usize) -> bool {
-    let status = format!("{}_status", table.columns[i]);
-    table
+/// CSV of `rows`; a suppressed number (null, with a sibling
+/// `<name>_status` column that is not `released`) is written as `marker`,
+/// the release configuration's `csv_suppressed`.
+fn csv_body(rows: &[Value], marker: &str) -> Result<Vec<u8>, csv::Error> {
+    let table = table(rows);
+    // Per column, the index of its `<name>_status` sibling.
+    let status: Vec<Option<usize>> = table
         .columns
         .iter()
-        .position(|c| *c == status)
-        .and_then(|j| row[j].as_str())
-        .is_some_and(|s| s != "released")
-}
-
-fn csv_body(rows: &[Value]) -> Result<Vec<u8>, csv::Error> {
-    let table = table(rows);
+        .map(|c| {
+            let name = format!("{c}_status");
+            table.columns.iter().position(|s| *s == name)
+        })
+        .collect();
+    let suppressed = |row: &[Value], i: usize| {
+        status[i]
+            .and_then(|j| row[j].as_str())
+            .is_some_and(|s| s != "released")
+    };
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(&table.columns)?;
     for row in &table.rows {
@@ -208,7 +212,7 @@ fn csv_body(rows: &[Value]) -> Result<Vec<u8>, csv::Error> {
             .iter()
             .enumerate()
             .map(|(i, v)| match v {
-                Value::Null if suppressed(&table, row, i) => CSV_SUPPRESSED.to_string(),
+                Value::Null if suppressed(row, i) => marker.to_string(),
                 Value::Null => String::new(),
                 Value::String(s) => s.clone(),
                 v => v.to_string(),
@@ -293,7 +297,15 @@ fn arrow_body(rows: &[Value]) -> Result<Vec<u8>, arrow::error::ArrowError> {
 /// Renders `body` in `format`: JSON as is (with `json_type`), or its
 /// `list` field as CSV or Arrow. A `total` field becomes the
 /// `X-Total-Count` header in every form.
-pub fn render(body: Body, format: Format, list: Option<&str>, json_type: &str) -> Response {
+/// `csv_marker` stands for a suppressed number in CSV (the release
+/// configuration's `csv_suppressed`).
+pub fn render(
+    body: Body,
+    format: Format,
+    list: Option<&str>,
+    json_type: &str,
+    csv_marker: &str,
+) -> Response {
     let total = body.field("total").and_then(Value::as_u64);
     let mut response = match (format, body) {
         (Format::Json, Body::Listed(listed)) => {
@@ -317,7 +329,7 @@ pub fn render(body: Body, format: Format, list: Option<&str>, json_type: &str) -
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             let (bytes, media) = if format == Format::Csv {
-                (csv_body(rows).map_err(|e| e.to_string()), CSV)
+                (csv_body(rows, csv_marker).map_err(|e| e.to_string()), CSV)
             } else {
                 (arrow_body(rows).map_err(|e| e.to_string()), ARROW)
             };
@@ -381,13 +393,15 @@ mod tests {
             json!({"code": "BU1", "numerator": 12, "numerator_status": "released", "x": {"a": 1}}),
             json!({"code": "BU2", "numerator": null, "numerator_status": "threshold", "list": [1, 2]}),
         ];
-        let text = String::from_utf8(csv_body(&rows).expect("csv")).expect("utf8");
+        let text = String::from_utf8(csv_body(&rows, "-99997").expect("csv")).expect("utf8");
         assert_eq!(
             text,
             "code,numerator,numerator_status,x.a,list\n\
              BU1,12,released,1,\n\
              BU2,-99997,threshold,,\"[1,2]\"\n"
         );
+        let text = String::from_utf8(csv_body(&rows, ".").expect("csv")).expect("utf8");
+        assert!(text.contains("BU2,.,threshold"), "{text}");
     }
 
     #[test]

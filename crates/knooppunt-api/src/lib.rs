@@ -211,6 +211,7 @@ where
         format,
         shape.list,
         shape.json_type,
+        service.csv_suppressed(),
     ))
 }
 

@@ -533,18 +533,30 @@ fn service_on(
     audit: AuditLog,
     rate_limit: Option<knooppunt_service::RateLimit>,
 ) -> Service {
+    service_with(f, audit, |o| o.rate_limit = rate_limit)
+}
+
+/// Another service over the fixture's lake and tokens, with options
+/// changed by `configure`.
+fn service_with(
+    f: &Fixture,
+    audit: AuditLog,
+    configure: impl FnOnce(&mut ServiceOptions),
+) -> Service {
+    let mut options = ServiceOptions {
+        lake: f.lake.clone(),
+        tokens: f.token_path.clone(),
+        release: Default::default(),
+        purposes: Purposes::default(),
+        rate_limit: None,
+        budget_dir: scratch().join("budget"),
+        budget: Default::default(),
+    };
+    configure(&mut options);
     Service::new(
         Engine::open(&f.lake, EngineOptions::default()).expect("engine"),
         audit,
-        ServiceOptions {
-            lake: f.lake.clone(),
-            tokens: f.token_path.clone(),
-            release: Default::default(),
-            purposes: Purposes::default(),
-            rate_limit,
-            budget_dir: scratch().join("budget"),
-            budget: Default::default(),
-        },
+        options,
     )
     .expect("service")
 }
@@ -1068,4 +1080,44 @@ async fn post_query_answers_json_only() {
     let response = f.app.clone().oneshot(request).await.expect("response");
     assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
     assert_eq!(read_records(&f.audit_dir).expect("records").len(), before);
+}
+
+#[tokio::test]
+async fn csv_answers_use_the_configured_suppression_marker() {
+    // `"csv_suppressed": "dot"` in the release configuration: the API's CSV
+    // writes `.` like `knooppunt indicators --release --format csv`.
+    let f = fixture();
+    let (audit, _) = AuditLog::open(
+        AuditConfig::new(scratch().join("audit")),
+        Arc::new(SystemClock),
+    )
+    .expect("audit");
+    let service = service_with(f, audit, |o| {
+        o.release = serde_json::from_value(serde_json::json!({"csv_suppressed": "dot"}))
+            .expect("release config");
+    });
+    let app = knooppunt_api::router(Arc::new(service));
+    let (status, _, csv) = send(
+        &app,
+        authed(
+            "/v1/released/indicators?level=buurt&limit=1000",
+            Role::Dashboard,
+        )
+        .header("accept", "text/csv")
+        .body(Body::empty())
+        .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(csv.to_vec()).expect("utf8");
+    assert!(!text.contains("-99997"), "{text}");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().expect("header").clone();
+    let numerator = header.iter().position(|h| h == "numerator").expect("col");
+    let dots = reader
+        .records()
+        .map(|r| r.expect("row"))
+        .filter(|r| &r[numerator] == ".")
+        .count();
+    assert!(dots > 0, "the fixture has suppressed buurt cells");
 }

@@ -292,6 +292,13 @@ impl Service {
         !self.audit.is_poisoned()
     }
 
+    /// The text of a suppressed number in CSV answers (the release
+    /// configuration's `csv_suppressed`, as in `knooppunt indicators
+    /// --release --format csv`).
+    pub fn csv_suppressed(&self) -> &'static str {
+        self.options.release.csv_suppressed.text()
+    }
+
     /// The configured purposes, by name.
     pub fn purpose_names(&self) -> Vec<String> {
         self.options
