@@ -69,6 +69,8 @@ pub fn router(service: Arc<Service>) -> Router {
 /// The router over `service` with `config`; fails on an origin that is
 /// not a valid header value.
 pub fn router_with(service: Arc<Service>, config: &ApiConfig) -> Result<Router, String> {
+    let document = serde_json::to_vec(&openapi::document(&service.purpose_names()))
+        .map_err(|e| format!("OpenAPI document: {e}"))?;
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -84,6 +86,7 @@ pub fn router_with(service: Arc<Service>, config: &ApiConfig) -> Result<Router, 
         .route("/v1/budgets", get(budgets))
         .route("/v1/query", axum::routing::post(query::query))
         .fallback(not_found)
+        .layer(axum::Extension(OpenApiDocument(document.into())))
         .with_state(service)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -273,9 +276,19 @@ async fn readyz(State(service): State<Arc<Service>>) -> Response {
 /// This document.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "catalogue",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
-async fn openapi_json(State(service): State<Arc<Service>>) -> axum::Json<Value> {
-    axum::Json(openapi::document(&service.purpose_names()))
+async fn openapi_json(
+    axum::Extension(document): axum::Extension<OpenApiDocument>,
+) -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        document.0,
+    )
 }
+
+/// The OpenAPI document as JSON, rendered once when the router is built
+/// (its inputs, the routes and the configured purposes, are fixed then).
+#[derive(Clone)]
+struct OpenApiDocument(axum::body::Bytes);
 
 async fn not_found() -> ApiError {
     ApiError::Service(ServiceError::NotFound)
