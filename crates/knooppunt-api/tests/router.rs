@@ -1128,3 +1128,36 @@ async fn csv_answers_use_the_configured_suppression_marker() {
         .count();
     assert!(dots > 0, "the fixture has suppressed buurt cells");
 }
+
+#[tokio::test]
+async fn released_signals_show_no_supports_and_no_numbers_of_suppressed_indicators() {
+    let (status, body) = get(
+        "/v1/released/signals?limit=1000",
+        Some(token(Role::Dashboard)),
+        Some("gebiedsanalyse"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    fn walk(v: &Value, suppressed: &mut usize) {
+        match v {
+            Value::Object(map) => {
+                assert!(
+                    !map.keys().any(|k| k.ends_with("_support")),
+                    "a support is released: {map:?}"
+                );
+                if map.get("suppressed") == Some(&Value::Bool(true)) {
+                    *suppressed += 1;
+                    for k in ["numerator", "denominator", "rate"] {
+                        assert!(map.get(k).is_none_or(Value::is_null), "{k}: {map:?}");
+                    }
+                }
+                map.values().for_each(|c| walk(c, suppressed));
+            }
+            Value::Array(items) => items.iter().for_each(|c| walk(c, suppressed)),
+            _ => {}
+        }
+    }
+    let mut suppressed = 0;
+    walk(&body["signals"], &mut suppressed);
+    assert!(suppressed > 0, "the fixture has suppressed indicators");
+}

@@ -805,15 +805,11 @@ fn write_released_signals(
         };
         Ok((now, before))
     })?;
-    let signals = release::released_signals(
+    let values = release::released_signals(
         &released_now,
         current.peildatum,
         released_before.as_ref().zip(previous.map(|p| p.peildatum)),
-    );
-    let values: Vec<serde_json::Value> = signals
-        .iter()
-        .map(|s| serde_json::to_value(s).map(release::released_view))
-        .collect::<Result<_, _>>()?;
+    )?;
     record_release(&mut recorder, &released_now, values.len());
     recorder.commit()?;
     eprintln!(

@@ -181,11 +181,24 @@ pub fn suppressed_counts(release: &Release) -> BTreeMap<String, u64> {
     out
 }
 
-/// Signals computed from released numbers only: `now` is the release at
+/// Signals computed from released numbers only, as released: no supports
+/// anywhere, and an indicator suppressed in `now` is marked suppressed with
+/// no numbers (it enters no statistic). `now` is the release at
 /// `peildatum`, `before` the release a year earlier (with its peildatum)
-/// when there is one. Indicators suppressed in `now` are marked suppressed
-/// in the rows (they enter no statistic).
+/// when there is one.
 pub fn released_signals(
+    now: &Release,
+    peildatum: chrono::NaiveDate,
+    before: Option<(&Release, chrono::NaiveDate)>,
+) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+    signal_rows(now, peildatum, before)
+        .iter()
+        .map(|s| serde_json::to_value(s).map(released_view))
+        .collect()
+}
+
+/// The signal rows of [`released_signals`], before the released view.
+fn signal_rows(
     now: &Release,
     peildatum: chrono::NaiveDate,
     before: Option<(&Release, chrono::NaiveDate)>,
@@ -205,7 +218,7 @@ pub fn released_signals(
 
 /// A signal row as released: no supports anywhere, and a suppressed
 /// indicator shows no numbers (null), only that it is suppressed.
-pub fn released_view(mut value: serde_json::Value) -> serde_json::Value {
+fn released_view(mut value: serde_json::Value) -> serde_json::Value {
     fn walk(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(map) => {

@@ -536,12 +536,8 @@ impl Service {
             &now,
             peildatum,
             before.as_ref().zip(previous.as_ref().map(|p| p.peildatum)),
-        );
-        let signals = signals
-            .iter()
-            .map(|s| serde_json::to_value(s).map(release::released_view))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(internal)?;
+        )
+        .map_err(internal)?;
         let compact = |v: &Value| Arc::<str>::from(v.to_string());
         let cells_json = now
             .cells
