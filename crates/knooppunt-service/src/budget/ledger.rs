@@ -239,11 +239,14 @@ impl Ledger {
         if analyst.is_empty() {
             return Err(BudgetError::Config("the analyst must be named".into()));
         }
-        let mut state = self.lock_state();
-        let _os = os_lock(&self.lock_file, &self.lock_path)?;
+        // A stored answer appears whole (an atomic rename, see
+        // `store_answer`), so it is read and parsed without holding the
+        // locks every debit and balance needs.
         if let Some(answer) = self.read_answer(key)? {
             return Ok(Charge::Cached { answer });
         }
+        let mut state = self.lock_state();
+        let _os = os_lock(&self.lock_file, &self.lock_path)?;
         state.sync(&self.dir, &self.ledger_path, &self.config)?;
         let period = self.config.period.key(now);
         let spent = state.spent(analyst, &period);
