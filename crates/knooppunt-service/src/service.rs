@@ -163,8 +163,15 @@ impl Access {
     }
 }
 
-type AnalystSessions =
-    tokio::sync::Mutex<BTreeMap<(NaiveDate, Vec<String>), Arc<knooppunt_query::AnalystSession>>>;
+/// Analyst sessions by (peildatum, scope), each built once in its own cell:
+/// the map's lock is held only to find or add the cell, never while a
+/// session is built.
+type AnalystSessions = Mutex<
+    BTreeMap<
+        (NaiveDate, Vec<String>),
+        Arc<tokio::sync::OnceCell<Arc<knooppunt_query::AnalystSession>>>,
+    >,
+>;
 
 /// The release at one peildatum, computed once.
 #[derive(Debug)]
@@ -283,7 +290,7 @@ impl Service {
             computing: tokio::sync::Mutex::new(()),
             sources,
             in_flight: Mutex::new(BTreeMap::new()),
-            analyst_sessions: tokio::sync::Mutex::new(BTreeMap::new()),
+            analyst_sessions: Mutex::new(BTreeMap::new()),
         })
     }
 

@@ -54,28 +54,33 @@ const SESSIONS: usize = 16;
 
 impl Service {
     /// The analyst session at `peildatum` over `scope`, built once: building
-    /// one reads the lake's areas and registers the scoped views.
+    /// one reads the lake's areas and registers the scoped views. Queries
+    /// on other sessions do not wait for a build.
     async fn analyst_session(
         &self,
         peildatum: NaiveDate,
         scope: Vec<String>,
     ) -> Result<Arc<AnalystSession>, ServiceError> {
-        let key = (peildatum, scope);
-        let mut sessions = self.analyst_sessions.lock().await;
-        if let Some(session) = sessions.get(&key) {
-            return Ok(Arc::clone(session));
-        }
-        let session = Arc::new(
+        let cell = {
+            let mut sessions = self
+                .analyst_sessions
+                .lock()
+                .map_err(|_| ServiceError::Internal)?;
+            let key = (peildatum, scope.clone());
+            if !sessions.contains_key(&key) && sessions.len() >= SESSIONS {
+                sessions.pop_first();
+            }
+            Arc::clone(sessions.entry(key).or_default())
+        };
+        cell.get_or_try_init(|| async {
             self.engine
-                .analyst_session(peildatum, &key.1)
+                .analyst_session(peildatum, &scope)
                 .await
-                .map_err(internal)?,
-        );
-        if sessions.len() >= SESSIONS {
-            sessions.pop_first();
-        }
-        sessions.insert(key, Arc::clone(&session));
-        Ok(session)
+                .map(Arc::new)
+                .map_err(internal)
+        })
+        .await
+        .cloned()
     }
 
     /// Answers analyst SQL with differential privacy (PRIVACY.md, "Analyst
