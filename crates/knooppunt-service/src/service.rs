@@ -186,10 +186,21 @@ struct Released {
     signals_json: Vec<Arc<str>>,
     /// Each signal's gemeentecode and buurtcode, aligned with `signals`.
     signal_areas: Vec<(String, String)>,
-    /// Suppressed numbers per reason of each buurt's cells (for the audit
-    /// record of a page of signals).
-    buurt_suppressed: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Per buurtcode: its cells, its signal and its suppressed numbers (the
+    /// buurt profile and the audit record of a page of signals).
+    buurten: BTreeMap<String, BuurtEntry>,
     noise_scale: Option<f64>,
+}
+
+/// One buurt of a release, indexed once when the release is computed.
+#[derive(Debug, Default)]
+struct BuurtEntry {
+    /// Indices of its cells in `release.cells`.
+    cells: Vec<usize>,
+    /// Index of its signal in `signals`.
+    signal: Option<usize>,
+    /// Suppressed numbers of its cells per reason.
+    suppressed: BTreeMap<String, u64>,
 }
 
 #[derive(Debug)]
@@ -554,15 +565,24 @@ impl Service {
             .map_err(internal)?;
         let signals_json = signals.iter().map(compact).collect();
         let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
-        let signal_areas = signals
+        let signal_areas: Vec<(String, String)> = signals
             .iter()
             .map(|s| (text(s, "gemeentecode"), text(s, "buurtcode")))
             .collect();
-        let mut buurt_suppressed: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        for cell in now.cells.iter().filter(|c| c.level == Level::Buurt) {
-            let counts = buurt_suppressed.entry(cell.code.clone()).or_default();
+        let mut buurten: BTreeMap<String, BuurtEntry> = BTreeMap::new();
+        for (i, cell) in now.cells.iter().enumerate() {
+            if cell.level != Level::Buurt {
+                continue;
+            }
+            let entry = buurten.entry(cell.code.clone()).or_default();
+            entry.cells.push(i);
             for (reason, n) in suppressed(std::iter::once(cell)) {
-                *counts.entry(reason).or_insert(0) += n;
+                *entry.suppressed.entry(reason).or_insert(0) += n;
+            }
+        }
+        for (i, (_, buurtcode)) in signal_areas.iter().enumerate() {
+            if let Some(entry) = buurten.get_mut(buurtcode) {
+                entry.signal.get_or_insert(i);
             }
         }
         Ok(Released {
@@ -574,7 +594,7 @@ impl Service {
             signals,
             signals_json,
             signal_areas,
-            buurt_suppressed,
+            buurten,
         })
     }
 
@@ -686,10 +706,10 @@ impl Service {
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         for &i in &page {
             for (reason, n) in r
-                .buurt_suppressed
+                .buurten
                 .get(&r.signal_areas[i].1)
                 .into_iter()
-                .flatten()
+                .flat_map(|b| &b.suppressed)
             {
                 *counts.entry(reason.clone()).or_insert(0) += n;
             }
@@ -726,28 +746,16 @@ impl Service {
         access.check(Endpoint::Buurt)?;
         let started = Instant::now();
         let r = self.released(peildatum).await?;
-        let cells: Vec<&ReleasedCell> = r
-            .release
-            .cells
-            .iter()
-            .filter(|c| c.level == Level::Buurt && c.code == code)
-            .filter(|c| access.in_scope(&c.gemeentecode))
-            .collect();
-        let signal = r
-            .signals
-            .iter()
-            .find(|s| s["buurtcode"] == code)
-            .filter(|s| {
-                s["gemeentecode"]
-                    .as_str()
-                    .is_some_and(|g| access.in_scope(g))
-            });
-        let Some(first) = cells.first() else {
+        let entry = r.buurten.get(code).ok_or(ServiceError::NotFound)?;
+        let cells: Vec<&ReleasedCell> = entry.cells.iter().map(|&i| &r.release.cells[i]).collect();
+        // A buurt lies in one gemeente: outside the scope it does not exist.
+        let Some(first) = cells.first().filter(|c| access.in_scope(&c.gemeentecode)) else {
             return Err(ServiceError::NotFound);
         };
+        let signal = entry.signal.map(|i| &r.signals[i]);
         let mut draft = self.draft(access, RecordKind::Release, Some(&r));
         draft.cells_returned = (cells.len() + usize::from(signal.is_some())) as u64;
-        draft.cells_suppressed = suppressed(cells.iter().copied());
+        draft.cells_suppressed = entry.suppressed.clone();
         let body = json!({
             "peildatum": r.peildatum,
             "buurtcode": first.code,
