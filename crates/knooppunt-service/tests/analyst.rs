@@ -25,7 +25,8 @@ use knooppunt_privacy::dp::{Mechanism, Rational, zcdp_epsilon};
 use knooppunt_query::analyst::rules;
 use knooppunt_query::{AnalystQuery, Engine, ExactAnswer};
 use knooppunt_service::analyst::{
-    Calibration, NoiseKind, PRIVATE_KEYS_NEED_COUNT, QueryConfig, ValueNoise, noisy, noisy_rows,
+    CALIBRATION, Calibration, NoiseKind, PRIVATE_KEYS_NEED_COUNT, QueryConfig, ValueNoise, noisy,
+    noisy_rows,
 };
 use knooppunt_service::budget::Delta;
 use knooppunt_service::{
@@ -1059,4 +1060,21 @@ fn assert_coverage(q: &AnalystQuery, a: &ExactAnswer, calibration: &Calibration,
         .sum::<f64>()
         / 20_000.0;
     assert!(mean.abs() < 0.1, "mean noise {mean}");
+}
+
+/// The Gaussian's σ² is an exact rational with parts of at most 2⁴⁰
+/// (about 1.1·10¹²). A sum over `koopsom` (clamped to 2,000,000) would need
+/// σ² ≈ 10¹⁴, so the Gaussian refuses it with the `calibration` rule and
+/// nothing is charged; the Laplace answers the same query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gaussian_too_wide_for_exact_sampling_is_refused_by_rule() {
+    let sql = "SELECT SUM(koopsom) AS s FROM vastgoed";
+    let f = fixture(Lake::small(false), gaussian_budget("3.0", "1.0"));
+    assert!(matches!(
+        f.ask(sql).await,
+        Err(ServiceError::QueryRefused { rule: CALIBRATION })
+    ));
+    assert!(f.ledger().entries(None).unwrap().is_empty());
+    let f = fixture(Lake::small(false), budget("3.0"));
+    assert!(f.ask(sql).await.is_ok());
 }
