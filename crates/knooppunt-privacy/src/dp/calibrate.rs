@@ -15,17 +15,6 @@ pub fn laplace_scale(sensitivity: u64, epsilon: Rational) -> Result<Rational, Dp
     Rational::from_integer(sensitivity)?.checked_div(epsilon)
 }
 
-/// The discrete Gaussian σ² for ρ-zero-concentrated differential privacy of
-/// a query whose L2 sensitivity is `sensitivity`: σ² = Δ² / (2ρ) (Canonne,
-/// Kamath & Steinke 2020, Theorem 14). Refused for Δ = 0 and when σ²
-/// leaves [`Rational`]'s range.
-pub fn gaussian_sigma2_for_rho(sensitivity: u64, rho: Rational) -> Result<Rational, DpError> {
-    let delta = Rational::from_integer(sensitivity)?;
-    delta
-        .checked_mul(delta)?
-        .checked_div(rho.checked_mul(Rational::from_integer(2)?)?)
-}
-
 /// ln(1 + a) with a = exp(−1/b), the discrete Laplace's normalising term:
 /// P(x) = (1 − a)/(1 + a) · a^|x|.
 fn laplace_ln_one_plus_a(scale: Rational) -> f64 {
@@ -74,19 +63,9 @@ fn smallest_such_that(mut lo: i128, mut hi: i128, holds: impl Fn(i128) -> bool) 
 /// `level` of 0 or less gives 0; 1 or more, or NaN, gives `u64::MAX` (no
 /// finite interval: the conservative answer).
 pub fn laplace_half_width(scale: Rational, level: f64) -> u64 {
-    if level.is_nan() || level >= 1.0 {
-        return u64::MAX;
-    }
-    if level <= 0.0 {
-        return 0;
-    }
-    let ln_target = (-level).ln_1p();
-    let holds = |h: i128| std::f64::consts::LN_2 + laplace_ln_upper_tail(scale, h) <= ln_target;
-    let mut hi = (scale.to_f64() * (2.0 / (1.0 - level)).ln()).ceil() as i128 + 1;
-    while !holds(hi) {
-        hi = hi.saturating_mul(2).max(1);
-    }
-    to_u64(smallest_such_that(0, hi, holds))
+    // P(|X| <= h) >= level ⟺ P(X > h) <= (1 − level) / 2 (symmetry): the
+    // threshold search with no sensitivity.
+    threshold_for_delta(scale, 0, (1.0 - level) / 2.0)
 }
 
 /// The smallest threshold τ such that a group that exists only because of
@@ -167,17 +146,22 @@ pub fn gaussian_half_width(sigma2: Rational, level: f64) -> u64 {
     if level <= 0.0 {
         return 0;
     }
-    let s2 = sigma2.to_f64();
+    gaussian_smallest_tail_at_most(sigma2.to_f64(), (1.0 - level) / 2.0, 1.0)
+}
+
+/// The smallest x >= 0 with P(X > x) · `slack` <= `q` (q < 1/2) for a
+/// discrete Gaussian X of parameter `s2`: the upper tail T(x) = P(X > x)
+/// is summed from far out inwards (small terms first, so the sum is
+/// accurate; the mass beyond the start is below q · e⁻⁴⁰). The work is
+/// proportional to σ.
+fn gaussian_smallest_tail_at_most(s2: f64, q: f64, slack: f64) -> u64 {
     let z = gaussian_normaliser(s2);
-    let q = (1.0 - level) / 2.0;
-    // Beyond x_top the remaining tail is below q · exp(−40).
-    let x_top =
-        (s2.sqrt() * (2.0 * (-q.ln() + 40.0 + (s2.sqrt() + 2.0).ln())).sqrt()).ceil() as u64 + 1;
     let mut tail = 0.0;
-    for x in (0..=x_top).rev() {
-        // Here `tail` is T(x) = P(X > x); adding P(x) gives T(x − 1).
+    for x in (0..=gaussian_tail_start(s2, q)).rev() {
+        // Here `tail` is T(x), checked at the previous step; adding P(x)
+        // gives T(x − 1).
         tail += (-((x as f64) * (x as f64)) / (2.0 * s2)).exp() / z;
-        if tail > q {
+        if tail * slack > q {
             return x;
         }
     }
@@ -275,17 +259,8 @@ fn rational_at_least(num: u128, den: u128) -> Option<Rational> {
     if den == 0 || num == 0 {
         return None;
     }
-    let max = u128::from(Rational::MAX_PART);
-    let g = {
-        let (mut a, mut b) = (num, den);
-        while b != 0 {
-            (a, b) = (b, a % b);
-        }
-        a
-    };
-    if num / g <= max && den / g <= max {
-        let (n, d) = (u64::try_from(num / g).ok()?, u64::try_from(den / g).ok()?);
-        return Rational::new(n, d).ok();
+    if let Ok(exact) = Rational::from_u128(num, den) {
+        return Some(exact);
     }
     let (whole, rest) = (num / den, num % den);
     let mut d = MAX_DENOM;
@@ -298,7 +273,7 @@ fn rational_at_least(num: u128, den: u128) -> Option<Rational> {
             .and_then(|w| rest.checked_mul(d).map(|r| (w, r)))
             .and_then(|(w, r)| w.checked_add(r.div_ceil(den)));
         if let Some(n) = n
-            && n <= max
+            && n <= u128::from(Rational::MAX_PART)
         {
             let n = u64::try_from(n).ok()?;
             let d = u64::try_from(d).ok()?;
@@ -396,23 +371,13 @@ pub fn gaussian_threshold_for_delta(sigma2: Rational, sensitivity: u64, delta: f
     let s2 = sigma2.to_f64();
     let z = gaussian_normaliser(s2);
     let term = |x: u64| (-((x as f64) * (x as f64)) / (2.0 * s2)).exp() / z;
-    let x_top = gaussian_tail_start(s2, delta.min(0.5));
     let sens = i128::from(sensitivity);
     if delta < 0.5 {
-        // m >= 0: walk x down from x_top; `tail` is P(X > x) before adding
-        // P(x) and P(X > x − 1) after.
-        let mut tail = 0.0;
-        for x in (0..=x_top).rev() {
-            tail += term(x);
-            if tail * SLACK > delta {
-                // P(X > x) <= δ (checked at the previous step) and
-                // P(X > x − 1) > δ: m = x.
-                return to_u64(sens + i128::from(x));
-            }
-        }
-        // P(X > −1) >= 1/2 > δ, so the loop has returned.
-        return to_u64(sens + i128::from(x_top));
+        // m >= 0.
+        let m = gaussian_smallest_tail_at_most(s2, delta, SLACK);
+        return to_u64(sens + i128::from(m));
     }
+    let x_top = gaussian_tail_start(s2, 0.5);
     // δ in [1/2, 1): m <= 0. P(X > −k) = 1 − T(k − 1) with T(j) = P(X > j).
     let upper_tail = |j: u64| -> f64 {
         let mut tail = 0.0;

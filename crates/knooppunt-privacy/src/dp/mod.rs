@@ -15,7 +15,7 @@
 //!   OS). Seeded generators are for tests.
 //! - [`Mechanism`] (serde) and [`add_noise`]: what a query's answer gets.
 //! - Calibration and reporting (floating point allowed, parameters stay
-//!   rational): [`laplace_scale`], [`gaussian_sigma2_for_rho`],
+//!   rational): [`laplace_scale`], [`gaussian_sigma2_at_least`],
 //!   [`zcdp_rho_for`] and [`zcdp_epsilon`] (ρ-zCDP ⟷ (ε, δ)-DP, ρ rounded
 //!   down), [`gaussian_sigma2_at_least`] (σ² rounded up),
 //!   [`laplace_half_width`], [`gaussian_half_width`],
@@ -40,9 +40,9 @@ use std::fmt;
 use rand_chacha::rand_core::RngCore;
 
 pub use calibrate::{
-    gaussian_half_width, gaussian_sigma2_at_least, gaussian_sigma2_for_rho,
-    gaussian_threshold_for_delta, gaussian_variance, laplace_half_width, laplace_scale,
-    laplace_variance, threshold_for_delta, zcdp_epsilon, zcdp_rho_for,
+    gaussian_half_width, gaussian_sigma2_at_least, gaussian_threshold_for_delta, gaussian_variance,
+    laplace_half_width, laplace_scale, laplace_variance, threshold_for_delta, zcdp_epsilon,
+    zcdp_rho_for,
 };
 pub use rational::Rational;
 pub use sampler::{NoiseRng, bernoulli, bernoulli_exp, discrete_gaussian, discrete_laplace};
@@ -108,12 +108,6 @@ impl Mechanism {
             Mechanism::Laplace { scale } => laplace_variance(scale),
             Mechanism::Gaussian { sigma2 } => gaussian_variance(sigma2),
         }
-    }
-
-    /// A one-line description for analysts and the audit log, e.g.
-    /// `discrete Laplace noise, scale 15/2; 95 % within ±23`.
-    pub fn describe(&self) -> String {
-        self.to_string()
     }
 }
 

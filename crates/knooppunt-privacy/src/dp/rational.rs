@@ -62,7 +62,7 @@ impl Rational {
 
     /// `num / den` from wide parts, reduced; the same rules as
     /// [`Rational::new`].
-    fn from_u128(num: u128, den: u128) -> Result<Rational, DpError> {
+    pub(crate) fn from_u128(num: u128, den: u128) -> Result<Rational, DpError> {
         if den == 0 {
             return Err(invalid("has a zero denominator"));
         }

@@ -4,7 +4,7 @@
 
 use knooppunt_privacy::dp::{
     self, Mechanism, NoiseRng, Rational, bernoulli, bernoulli_exp, discrete_gaussian,
-    discrete_laplace, gaussian_half_width, gaussian_sigma2_for_rho, laplace_half_width,
+    discrete_laplace, gaussian_half_width, gaussian_sigma2_at_least, laplace_half_width,
     laplace_scale, threshold_for_delta,
 };
 use rand_chacha::ChaCha20Rng;
@@ -423,13 +423,13 @@ fn calibration_is_exact() {
     assert_eq!(laplace_scale(1, r("0.5")).expect("scale"), r("2"));
     assert_eq!(laplace_scale(3, r("1/5")).expect("scale"), r("15"));
     assert!(laplace_scale(0, r("1")).is_err());
-    // σ² = Δ² / (2ρ).
+    // σ² = Δ² / (2ρ), given Δ².
     assert_eq!(
-        gaussian_sigma2_for_rho(1, r("1/25")).expect("sigma2"),
+        gaussian_sigma2_at_least(1, r("1/25")).expect("sigma2"),
         r("25/2")
     );
     assert_eq!(
-        gaussian_sigma2_for_rho(2, r("0.5")).expect("sigma2"),
+        gaussian_sigma2_at_least(4, r("0.5")).expect("sigma2"),
         r("4")
     );
 }
@@ -537,7 +537,7 @@ fn add_noise_and_describe() {
         assert!(y <= i64::MIN + 100);
     }
     assert_eq!(
-        m.describe(),
+        m.to_string(),
         format!(
             "discrete Laplace noise, scale 2; 95 % within ±{}",
             m.half_width(0.95)
@@ -545,7 +545,7 @@ fn add_noise_and_describe() {
     );
     let g = Mechanism::Gaussian { sigma2: r("25/2") };
     assert!(
-        g.describe()
+        g.to_string()
             .starts_with("discrete Gaussian noise, sigma^2 25/2; 95 % within ±")
     );
     assert!((g.variance() - Pmf::gaussian(12.5).moment(2)).abs() < 1e-9);
