@@ -493,16 +493,7 @@ async fn audit_records(
         Endpoint::AuditRecords,
         list("records"),
         async |a| {
-            let kind = parse(&params, "kind", |v| {
-                [
-                    RecordKind::Query,
-                    RecordKind::Release,
-                    RecordKind::LogRead,
-                    RecordKind::LogEvent,
-                ]
-                .into_iter()
-                .find(|k| k.as_str() == v)
-            })?;
+            let kind = parse(&params, "kind", RecordKind::from_name)?;
             service
                 .audit_records(
                     a,

@@ -26,6 +26,14 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
+    /// Every kind.
+    pub const ALL: [RecordKind; 4] = [
+        RecordKind::Query,
+        RecordKind::Release,
+        RecordKind::LogRead,
+        RecordKind::LogEvent,
+    ];
+
     /// The name used in JSON and in the SQL view.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +42,11 @@ impl RecordKind {
             RecordKind::LogRead => "log_read",
             RecordKind::LogEvent => "log_event",
         }
+    }
+
+    /// The kind named `name` (as [`RecordKind::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<RecordKind> {
+        RecordKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 }
 
@@ -397,4 +410,19 @@ pub(crate) mod rfc3339 {
 /// Formats a time the way records store it.
 pub(crate) fn format_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::RecordKind;
+
+    #[test]
+    fn record_kinds_round_trip_by_name() {
+        for kind in RecordKind::ALL {
+            assert_eq!(RecordKind::from_name(kind.as_str()), Some(kind));
+            let json = serde_json::to_value(kind).expect("json");
+            assert_eq!(json, kind.as_str());
+        }
+        assert_eq!(RecordKind::from_name("Query"), None);
+    }
 }
