@@ -31,6 +31,15 @@ pub(crate) struct AuditOpts {
 }
 
 impl AuditOpts {
+    /// The log in `dir`, unsigned, for the purpose `beheer` (the demo).
+    pub(crate) fn at(dir: PathBuf) -> AuditOpts {
+        AuditOpts {
+            audit_log: Some(dir),
+            audit_key: None,
+            purpose: "beheer".to_string(),
+        }
+    }
+
     /// The log directory for a lake.
     pub(crate) fn dir(&self, lake: &Path) -> PathBuf {
         match &self.audit_log {

@@ -37,6 +37,9 @@ pub(crate) struct ServiceArgs {
     pub(crate) audit: AuditOpts,
 }
 
+/// The default of `--rate-limit`.
+const DEFAULT_RATE_LIMIT: &str = "20/s,burst=100";
+
 /// Options of `knooppunt serve`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct ServeArgs {
@@ -50,7 +53,7 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     release_config: Option<PathBuf>,
     /// Requests allowed per token: `N/s` or `N/s,burst=B`, or `off`.
-    #[arg(long, default_value = "20/s,burst=100")]
+    #[arg(long, default_value = DEFAULT_RATE_LIMIT)]
     rate_limit: String,
     /// Origins allowed to call the API from a browser (CORS), comma
     /// separated; none by default (no CORS headers).
@@ -185,14 +188,7 @@ pub(crate) fn demo_serve(dir: &Path, lake: &Path, bind: SocketAddr, buurten: &st
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("removing {}", tokens.display())),
     }
-    let mut scope: Vec<String> = buurten
-        .match_indices("\"GM")
-        .filter_map(|(i, _)| buurten.get(i + 1..i + 7))
-        .filter(|c| c[2..].bytes().all(|b| b.is_ascii_digit()))
-        .map(str::to_string)
-        .collect();
-    scope.sort();
-    scope.dedup();
+    let scope = demo_scope(buurten)?;
     let mut store = TokenStore::load(&tokens)?;
     let now = chrono::Utc::now();
     println!();
@@ -241,23 +237,42 @@ pub(crate) fn demo_serve(dir: &Path, lake: &Path, bind: SocketAddr, buurten: &st
         println!("  {line}");
     }
     println!();
-    #[derive(clap::Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        serve: ServeArgs,
+    // Built here, not parsed: no environment variable (a TLS certificate,
+    // another ledger) changes what the lines above promise.
+    run_serve(&ServeArgs {
+        service: ServiceArgs {
+            lake: lake.to_path_buf(),
+            tokens,
+            purposes: None,
+            budget_dir: None,
+            budget_config: None,
+            audit: AuditOpts::at(dir.join("audit")),
+        },
+        bind,
+        release_config: None,
+        rate_limit: DEFAULT_RATE_LIMIT.to_string(),
+        cors_origin: Vec::new(),
+        tls_cert: None,
+        tls_key: None,
+    })
+}
+
+/// The gemeenten of the demo's buurten (GeoJSON), sorted.
+fn demo_scope(buurten: &str) -> Result<Vec<String>> {
+    let index = knooppunt_geo::BuurtIndex::from_geojson_str(buurten)?;
+    let scope: std::collections::BTreeSet<String> = index
+        .buurten()
+        .iter()
+        .map(|b| b.gemeentecode.clone())
+        .collect();
+    Ok(scope.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_scope_is_the_gemeenten_of_its_buurten() {
+        let scope = super::demo_scope(crate::DEFAULT_BUURTEN).expect("scope");
+        assert_eq!(scope, ["GM0034"]);
     }
-    use clap::Parser;
-    let bind = bind.to_string();
-    let args = Wrap::try_parse_from([
-        std::ffi::OsStr::new("knooppunt"),
-        std::ffi::OsStr::new("--lake"),
-        lake.as_os_str(),
-        std::ffi::OsStr::new("--tokens"),
-        tokens.as_os_str(),
-        std::ffi::OsStr::new("--bind"),
-        std::ffi::OsStr::new(&bind),
-        std::ffi::OsStr::new("--audit-log"),
-        dir.join("audit").as_os_str(),
-    ])?;
-    run_serve(&args.serve)
 }
