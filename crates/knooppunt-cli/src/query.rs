@@ -578,7 +578,10 @@ fn value_text(v: &serde_json::Value) -> String {
 /// memory first (tens of megabytes for the whole country), so an error of
 /// the destination is one `std::io::Error` and a reader that stops early
 /// (`| head`) ends the command quietly.
-fn write_text(out: Option<&Path>, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+pub(crate) fn write_text(
+    out: Option<&Path>,
+    body: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
     let mut buf = Vec::new();
     body(&mut buf)?;
     match out {
@@ -606,7 +609,7 @@ fn write_csv(w: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -> Resu
     Ok(())
 }
 
-fn write_table(
+pub(crate) fn write_table(
     w: &mut dyn Write,
     header: &[String],
     rows: &[Vec<String>],

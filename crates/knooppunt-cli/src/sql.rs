@@ -2,6 +2,7 @@
 //! service as `POST /v1/query` (the same gate, budget ledger, noise and
 //! audit log; `budget/` and `audit/` beside the lake by default).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,6 +12,7 @@ use chrono::NaiveDate;
 use knooppunt_service::{Endpoint, Service, ServiceError};
 use serde_json::Value;
 
+use crate::query::{write_table, write_text};
 use crate::serve::ServiceArgs;
 
 /// Options of `knooppunt sql`.
@@ -61,11 +63,17 @@ pub(crate) fn run_sql(args: &SqlArgs) -> Result<ExitCode> {
     });
     match outcome {
         Ok(answer) => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&answer)?);
-            } else {
-                print!("{}", table(&answer));
-            }
+            // Through write_text, like every other command: a reader that
+            // stops early (`| head`) ends the command quietly.
+            write_text(None, |w| {
+                if args.json {
+                    serde_json::to_writer_pretty(&mut *w, &answer)?;
+                    writeln!(w)?;
+                    Ok(())
+                } else {
+                    table(w, &answer)
+                }
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Err(
@@ -98,12 +106,12 @@ fn text(v: &Value) -> String {
 
 /// The answer as an aligned text table: keys, then `value ± half-width`
 /// (an AVG: `value [lo, hi]`), then the budget line.
-fn table(answer: &Value) -> String {
+fn table(w: &mut dyn Write, answer: &Value) -> Result<()> {
     let columns: Vec<String> = answer["columns"]
         .as_array()
         .map(|c| c.iter().map(text).collect())
         .unwrap_or_default();
-    let mut lines = vec![columns.clone()];
+    let mut lines = Vec::new();
     for row in answer["rows"].as_array().into_iter().flatten() {
         let cells = columns
             .iter()
@@ -125,33 +133,17 @@ fn table(answer: &Value) -> String {
             .collect();
         lines.push(cells);
     }
-    let widths: Vec<usize> = (0..columns.len())
-        .map(|i| {
-            lines
-                .iter()
-                .map(|l| l.get(i).map_or(0, |c| c.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for line in &lines {
-        let cells: Vec<String> = line
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
+    write_table(w, &columns, &lines, &[])?;
     let withheld = answer["withheld"].as_u64().unwrap_or(0);
     if withheld > 0 {
-        out.push_str(&format!(
-            "{withheld} group(s) with private keys withheld (noisy count below the threshold)\n"
-        ));
+        writeln!(
+            w,
+            "{withheld} group(s) with private keys withheld (noisy count below the threshold)"
+        )?;
     }
-    out.push_str(&format!(
-        "95 % intervals; ε charged {}, ε left {}, δ charged {}, δ left {}{}; peildatum {}\n",
+    writeln!(
+        w,
+        "95 % intervals; ε charged {}, ε left {}, δ charged {}, δ left {}{}; peildatum {}",
         text(&answer["epsilon_charged"]),
         text(&answer["budget_left"]),
         text(&answer["delta_charged"]),
@@ -162,6 +154,6 @@ fn table(answer: &Value) -> String {
             ""
         },
         text(&answer["peildatum"]),
-    ));
-    out
+    )?;
+    Ok(())
 }
