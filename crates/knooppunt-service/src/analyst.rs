@@ -381,13 +381,6 @@ fn count_index(query: &AnalystQuery) -> Option<usize> {
     None
 }
 
-/// One noise draw for an exact value: the function every released number
-/// goes through (an exact draw of `mechanism`, discrete Laplace or discrete
-/// Gaussian, saturating).
-pub fn noisy<R: RngCore + ?Sized>(exact: i64, mechanism: &Mechanism, rng: &mut R) -> i64 {
-    add_noise(exact, mechanism, rng)
-}
-
 /// The released rows of an answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NoisyRows {
@@ -460,7 +453,7 @@ pub fn noisy_rows<R: RngCore + ?Sized>(
         let noised: Vec<i64> = values
             .iter()
             .zip(&calibration.values)
-            .map(|(v, n)| noisy(*v, &n.mechanism, rng))
+            .map(|(v, n)| add_noise(*v, &n.mechanism, rng))
             .collect();
         if let Some((index, tau)) = calibration.threshold {
             let count = noised.get(index).copied().unwrap_or(i64::MIN);

@@ -876,8 +876,7 @@ impl Service {
             "balances": balances,
             "entries": entries,
         });
-        let mut draft = log_read(access);
-        draft.role = access.role.as_str().to_string();
+        let mut draft = self.draft(access, RecordKind::LogRead, None);
         draft.tables = vec!["budget_ledger".to_string()];
         draft.cells_returned = (balances.len() + entries.len()) as u64;
         self.record(draft, started).await?;

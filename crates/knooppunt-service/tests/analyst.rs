@@ -25,7 +25,7 @@ use knooppunt_privacy::dp::{Mechanism, Rational, zcdp_epsilon};
 use knooppunt_query::analyst::rules;
 use knooppunt_query::{AnalystQuery, Engine, ExactAnswer};
 use knooppunt_service::analyst::{
-    CALIBRATION, Calibration, NoiseKind, PRIVATE_KEYS_NEED_COUNT, QueryConfig, ValueNoise, noisy,
+    CALIBRATION, Calibration, NoiseKind, PRIVATE_KEYS_NEED_COUNT, QueryConfig, ValueNoise,
     noisy_rows,
 };
 use knooppunt_service::budget::Delta;
@@ -1056,7 +1056,7 @@ fn assert_coverage(q: &AnalystQuery, a: &ExactAnswer, calibration: &Calibration,
     assert!(coverage >= 0.94, "average coverage {coverage}");
     let mechanism = calibration.values[0].mechanism;
     let mean: f64 = (0..20_000)
-        .map(|_| noisy(0, &mechanism, &mut rng) as f64)
+        .map(|_| knooppunt_privacy::dp::add_noise(0, &mechanism, &mut rng) as f64)
         .sum::<f64>()
         / 20_000.0;
     assert!(mean.abs() < 0.1, "mean noise {mean}");
