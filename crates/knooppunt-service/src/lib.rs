@@ -14,6 +14,7 @@
 pub mod analyst;
 pub mod body;
 pub mod budget;
+mod durable;
 mod purpose;
 mod ratelimit;
 pub mod release;

@@ -230,11 +230,10 @@ impl TokenStore {
     /// The active token whose hash matches `presented`. Every stored hash
     /// is compared, in constant time, whatever matches.
     pub fn authenticate(&self, presented: &str, now: DateTime<Utc>) -> Option<&TokenRecord> {
-        let hash = digest(presented);
+        let hash = hex::encode(digest(presented));
         let mut found = None;
         for record in &self.tokens {
-            let stored = hex::decode(&record.sha256).unwrap_or_default();
-            if constant_time_eq(&stored, &hash) {
+            if constant_time_eq(record.sha256.as_bytes(), hash.as_bytes()) {
                 found = Some(record);
             }
         }
@@ -266,24 +265,8 @@ impl TokenStore {
                 .map_or_else(|| "tokens".into(), |n| n.to_string_lossy()),
             std::process::id()
         ));
-        {
-            use std::io::Write;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut f = options.open(&tmp).map_err(|e| io("writing", e))?;
-            f.write_all(text.as_bytes()).map_err(|e| io("writing", e))?;
-            f.sync_all().map_err(|e| io("syncing", e))?;
-        }
-        std::fs::rename(&tmp, &self.path).map_err(|e| io("replacing", e))?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        crate::durable::replace(&dir, &tmp, &self.path, text.as_bytes(), true)
+            .map_err(|(op, e)| io(op, e))
     }
 }
 

@@ -323,14 +323,8 @@ impl Ledger {
             std::process::id(),
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        let written = write_synced(&tmp, &bytes).and_then(|()| {
-            std::fs::rename(&tmp, &path).map_err(BudgetError::io("rename into", &path))
-        });
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-        sync_dir(&self.answers_dir)
+        crate::durable::replace(&self.answers_dir, &tmp, &path, &bytes, false)
+            .map_err(|(op, e)| BudgetError::io(op, &path)(e))
     }
 
     /// The budget of `analyst` in the period containing `now`.
@@ -581,23 +575,7 @@ fn move_aside(dir: &Path, torn: &[u8]) -> Result<(), BudgetError> {
     })
 }
 
-/// Writes `bytes` to a new file at `path` and fsyncs it.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BudgetError> {
-    let mut file = File::create_new(path).map_err(BudgetError::io("create", path))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(BudgetError::io("write", path))
-}
-
 /// Fsyncs a directory, so a created or renamed entry in it is durable.
 fn sync_dir(dir: &Path) -> Result<(), BudgetError> {
-    #[cfg(unix)]
-    {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(BudgetError::io("sync", dir))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    crate::durable::sync_dir(dir).map_err(BudgetError::io("sync", dir))
 }
