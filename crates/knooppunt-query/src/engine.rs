@@ -432,29 +432,13 @@ impl Engine {
         let scope = scope.to_vec();
         self.on_engine(move |shared| async move {
             let admin = shared.local_views_session(peildatum).await?;
-            let batches = run(
-                &admin,
-                "SELECT DISTINCT buurtcode, wijkcode, gemeentecode FROM buurten",
-                "buurten",
-                "(analyst areas)",
-            )
-            .await?;
-            let mut rows = Vec::new();
-            for batch in &batches {
-                let text = |i: usize| -> Result<Vec<String>, QueryError> {
-                    let col =
-                        cast(batch.column(i), &DataType::Utf8).map_err(|_| QueryError::Setup {
-                            reason: "buurten: area codes are not text".to_string(),
-                        })?;
-                    let col = col.as_string::<i32>();
-                    Ok(col
-                        .iter()
-                        .map(|v| v.unwrap_or_default().to_string())
-                        .collect())
-                };
-                let (b, w, g) = (text(0)?, text(1)?, text(2)?);
-                rows.extend(b.into_iter().zip(w).zip(g).map(|((b, w), g)| (b, w, g)));
-            }
+            // The buurt rows of the areas every indicator run reads.
+            let rows = areas(&admin)
+                .await?
+                .into_iter()
+                .filter(|(level, ..)| *level == Level::Buurt)
+                .map(|(_, buurt, wijk, gemeente)| (buurt, wijk, gemeente))
+                .collect();
             crate::analyst::build_session(&admin, shared.plain_session(), peildatum, &scope, rows)
                 .await
         })
@@ -635,23 +619,25 @@ impl Shared {
         &self,
         peildatum: NaiveDate,
     ) -> Result<SessionContext, QueryError> {
-        let ctx = self.local_session()?;
-        for (file, text) in VIEWS {
-            let sql = render(text, peildatum)?;
-            run(&ctx, &sql, file, file).await?;
-        }
-        Ok(ctx)
+        with_views(self.local_session()?, peildatum).await
     }
 
     /// [`Shared::base_session`] plus the derived views at `peildatum`.
     async fn session(&self, peildatum: NaiveDate) -> Result<SessionContext, QueryError> {
-        let ctx = self.base_session().await?;
-        for (file, text) in VIEWS {
-            let sql = render(text, peildatum)?;
-            run(&ctx, &sql, file, file).await?;
-        }
-        Ok(ctx)
+        with_views(self.base_session().await?, peildatum).await
     }
+}
+
+/// `ctx` with the derived views (`queries/views/`) at `peildatum`.
+async fn with_views(
+    ctx: SessionContext,
+    peildatum: NaiveDate,
+) -> Result<SessionContext, QueryError> {
+    for (file, text) in VIEWS {
+        let sql = render(text, peildatum)?;
+        run(&ctx, &sql, file, file).await?;
+    }
+    Ok(ctx)
 }
 
 impl Shared {
