@@ -1161,3 +1161,46 @@ async fn released_signals_show_no_supports_and_no_numbers_of_suppressed_indicato
     walk(&body["signals"], &mut suppressed);
     assert!(suppressed > 0, "the fixture has suppressed indicators");
 }
+
+#[tokio::test]
+async fn the_audit_record_counts_the_suppressed_numbers_of_the_page() {
+    // A service with its own log: the one record of one page says how many
+    // numbers of that page are suppressed, per reason.
+    let f = fixture();
+    let dir = scratch().join("audit");
+    let (audit, _) = AuditLog::open(AuditConfig::new(&dir), Arc::new(SystemClock)).expect("audit");
+    let app = knooppunt_api::router(Arc::new(service_with(f, audit, |_| {})));
+    let (status, _, body) = send(
+        &app,
+        authed(
+            "/v1/released/indicators?level=buurt&limit=1000",
+            Role::Dashboard,
+        )
+        .header("x-purpose", "gebiedsanalyse")
+        .body(Body::empty())
+        .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    let mut expected: std::collections::BTreeMap<String, u64> = Default::default();
+    for cell in body["cells"].as_array().expect("cells") {
+        for part in ["numerator", "denominator", "rate"] {
+            let status = cell[format!("{part}_status")].as_str().expect("status");
+            if status != "released" {
+                *expected.entry(status.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    assert!(
+        !expected.is_empty(),
+        "the fixture has suppressed buurt cells"
+    );
+    let records: Vec<_> = read_records(&dir)
+        .expect("records")
+        .into_iter()
+        .filter(|r| r.command == "GET /v1/released/indicators")
+        .collect();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].cells_suppressed, expected);
+}

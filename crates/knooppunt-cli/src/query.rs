@@ -715,13 +715,9 @@ pub(crate) fn demo_release(lake: &Path, out_dir: &Path) -> Result<()> {
 fn record_release(recorder: &mut Recorder, released: &Release, cells: usize) {
     let draft = recorder.draft();
     draft.cells_returned = cells as u64;
-    draft.cells_suppressed = release::suppressed_counts(released);
+    draft.cells_suppressed = release::suppressed_counts(&released.cells);
     draft.noise_scale = release::noise_scale(released);
-    draft.policy_version = format!(
-        "{} {}",
-        released.parameters.config().policy_version,
-        released.parameters_fingerprint
-    );
+    draft.policy_version = release::policy_version(released);
 }
 
 /// `knooppunt indicators --release`: disclosure control over every level at

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use knooppunt_core::Level;
-use knooppunt_privacy::{CellInput, CellValue, Release, ReleaseConfig, release};
+use knooppunt_privacy::{CellInput, CellValue, Release, ReleaseConfig, ReleasedCell, release};
 use knooppunt_query::{
     IndicatorTable, IndicatorValue, Registry, SignalConfig, SignalRow, compute_signals,
 };
@@ -161,24 +161,34 @@ pub fn noise_scale(release: &Release) -> Option<f64> {
         .map(f64::sqrt)
 }
 
-/// Cells suppressed per reason (numerator, denominator and rate counted
-/// separately), for the audit record.
-pub fn suppressed_counts(release: &Release) -> BTreeMap<String, u64> {
+/// Numbers suppressed per reason in `cells` (numerator, denominator and
+/// rate counted separately), for the audit record.
+pub fn suppressed_counts<'a>(
+    cells: impl IntoIterator<Item = &'a ReleasedCell>,
+) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    for counts in [
-        &release.summary.numerator,
-        &release.summary.denominator,
-        &release.summary.rate,
-    ] {
-        for (reason, n) in [
-            ("threshold", counts.threshold),
-            ("dominance", counts.dominance),
-            ("secondary", counts.secondary),
+    for c in cells {
+        for status in [
+            c.numerator.status(),
+            c.denominator.status(),
+            c.rate.status(),
         ] {
-            *out.entry(reason.to_string()).or_insert(0) += n as u64;
+            if status != "released" {
+                *out.entry(status.to_string()).or_insert(0) += 1;
+            }
         }
     }
     out
+}
+
+/// The audit record's policy version of a release: the configured policy
+/// and the fingerprint of the parameters applied.
+pub fn policy_version(release: &Release) -> String {
+    format!(
+        "{} {}",
+        release.parameters.config().policy_version,
+        release.parameters_fingerprint
+    )
 }
 
 /// Signals computed from released numbers only, as released: no supports

@@ -576,7 +576,7 @@ impl Service {
             }
             let entry = buurten.entry(cell.code.clone()).or_default();
             entry.cells.push(i);
-            for (reason, n) in suppressed(std::iter::once(cell)) {
+            for (reason, n) in release::suppressed_counts(std::iter::once(cell)) {
                 *entry.suppressed.entry(reason).or_insert(0) += n;
             }
         }
@@ -612,11 +612,7 @@ impl Service {
             draft.snapshots = self.sources.snapshots.clone();
             draft.tables = self.sources.tables.clone();
             draft.noise_scale = r.noise_scale;
-            draft.policy_version = format!(
-                "{} {}",
-                r.release.parameters.config().policy_version,
-                r.release.parameters_fingerprint
-            );
+            draft.policy_version = release::policy_version(&r.release);
         }
         draft
     }
@@ -660,7 +656,8 @@ impl Service {
         let page: Vec<usize> = cells.into_iter().skip(offset).take(limit).collect();
         let mut draft = self.draft(access, RecordKind::Release, Some(&r));
         draft.cells_returned = page.len() as u64;
-        draft.cells_suppressed = suppressed(page.iter().map(|&i| &r.release.cells[i]));
+        draft.cells_suppressed =
+            release::suppressed_counts(page.iter().map(|&i| &r.release.cells[i]));
         let head = json!({
             "peildatum": r.peildatum,
             "level": level.map(Level::name),
@@ -903,24 +900,6 @@ fn page(limit: Option<usize>, offset: Option<usize>) -> Result<(usize, usize), S
         return Err(ServiceError::BadRequest("offset (0 to 1000000)"));
     }
     Ok((limit, offset))
-}
-
-/// Suppressed numbers per reason among `cells` (numerator, denominator and
-/// rate counted separately).
-fn suppressed<'a>(cells: impl Iterator<Item = &'a ReleasedCell>) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    for c in cells {
-        for status in [
-            c.numerator.status(),
-            c.denominator.status(),
-            c.rate.status(),
-        ] {
-            if status != "released" {
-                *out.entry(status.to_string()).or_insert(0) += 1;
-            }
-        }
-    }
-    out
 }
 
 /// The draft of a read of the audit log or the ledger over HTTP.
