@@ -59,11 +59,18 @@ impl AreaDomains {
             DomainSpec::Buurt => Some(self.buurten.clone()),
             DomainSpec::Wijk => Some(self.wijken.clone()),
             DomainSpec::Gemeente => Some(self.gemeenten.clone()),
-            DomainSpec::Years(lo, hi) => Some((lo..=hi).map(|y| y.to_string()).collect()),
-            DomainSpec::Values(v) => Some(v.iter().map(|s| (*s).to_string()).collect()),
+            // Sorted here, not by the order of the lists they come from:
+            // `answer` looks values up by binary search.
+            DomainSpec::Years(lo, hi) => Some(sorted((lo..=hi).map(|y| y.to_string()))),
+            DomainSpec::Values(v) => Some(sorted(v.iter().map(|s| (*s).to_string()))),
             DomainSpec::Bool => Some(vec!["false".to_string(), "true".to_string()]),
         }
     }
+}
+
+fn sorted(values: impl Iterator<Item = String>) -> Vec<String> {
+    let set: BTreeSet<String> = values.collect();
+    set.into_iter().collect()
 }
 
 /// Builds an analyst session from the admin session `admin` (lake tables
@@ -220,6 +227,26 @@ fn complete(
         }
         for c in combos {
             rows.entry(c).or_insert_with(|| vec![0; n_values]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AreaDomains, DomainSpec};
+
+    #[test]
+    fn resolved_domains_are_sorted_whatever_the_order_of_their_lists() {
+        let areas = AreaDomains::default();
+        for spec in [
+            DomainSpec::Values(&["W", "B"]),
+            DomainSpec::Years(998, 1002),
+            DomainSpec::Bool,
+        ] {
+            let values = areas.resolve(spec).expect("public");
+            let mut sorted = values.clone();
+            sorted.sort();
+            assert_eq!(values, sorted, "{spec:?}");
         }
     }
 }
