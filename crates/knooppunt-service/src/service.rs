@@ -217,7 +217,9 @@ pub struct Service {
     options: ServiceOptions,
     tokens: Mutex<Tokens>,
     snapshot_key: String,
-    boundaries: Value,
+    /// Each buurt boundary as a compact GeoJSON feature, with its
+    /// gemeentecode (rendered once at start).
+    boundaries: Vec<(String, Arc<str>)>,
     limiter: Option<Limiter>,
     ledger: Arc<Ledger>,
     default_peildatum: tokio::sync::OnceCell<NaiveDate>,
@@ -267,13 +269,25 @@ impl Service {
                     .join(Source::Buurten.name())
                     .join(id)
                     .join(Source::Buurten.file_name());
-                knooppunt_geo::BuurtIndex::from_path(&path)
+                let collection = knooppunt_geo::BuurtIndex::from_path(&path)
                     .map_err(|e| {
                         ServiceError::Config(format!("buurt boundaries {}: {e}", path.display()))
                     })?
-                    .to_geojson_wgs84()
+                    .to_geojson_wgs84();
+                collection["features"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|f| {
+                        let gemeente = f["properties"]["gemeentecode"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        (gemeente, Arc::from(f.to_string()))
+                    })
+                    .collect()
             }
-            None => json!({ "type": "FeatureCollection", "features": [] }),
+            None => Vec::new(),
         };
         let limiter = options.rate_limit.map(Limiter::new);
         let mut sources = RecordDraft::new(RecordKind::Release, Actor::System, "", "", "");
@@ -470,22 +484,22 @@ impl Service {
         Ok(json!({ "indicators": indicators }))
     }
 
-    /// Buurt boundaries in WGS84 within the caller's scope.
-    pub fn boundaries(&self, access: &Access) -> Result<Value, ServiceError> {
+    /// Buurt boundaries in WGS84 within the caller's scope: a GeoJSON
+    /// FeatureCollection of the features rendered at start.
+    pub fn boundaries(&self, access: &Access) -> Result<Body, ServiceError> {
         access.check(Endpoint::Boundaries)?;
-        let features: Vec<&Value> = self.boundaries["features"]
-            .as_array()
-            .map(|f| {
-                f.iter()
-                    .filter(|f| {
-                        f["properties"]["gemeentecode"]
-                            .as_str()
-                            .is_some_and(|g| access.in_scope(g))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(json!({ "type": "FeatureCollection", "features": features }))
+        let mut head = serde_json::Map::new();
+        head.insert("type".to_string(), json!("FeatureCollection"));
+        Ok(Body::Listed(Listed {
+            head,
+            field: "features",
+            items: self
+                .boundaries
+                .iter()
+                .filter(|(gemeente, _)| access.in_scope(gemeente))
+                .map(|(_, feature)| Arc::clone(feature))
+                .collect(),
+        }))
     }
 
     /// The requested peildatum, checked against [`PEILDATUM_YEARS`], or
