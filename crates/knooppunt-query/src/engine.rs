@@ -139,6 +139,10 @@ struct Shared {
     /// Where the in-process cluster runs, for
     /// [`Execution::BallistaStandalone`].
     cluster: Option<tokio::runtime::Handle>,
+    /// One Ballista client session for executing finished logical plans
+    /// (analyst queries and their row counts), which register nothing in
+    /// it; opened on first use.
+    plan_session: tokio::sync::OnceCell<SessionContext>,
 }
 
 /// The query engine over one lake.
@@ -268,6 +272,7 @@ impl Engine {
                     _ => tokio::sync::OnceCell::new(),
                 },
                 cluster: cluster_runtime.as_ref().map(|r| r.handle().clone()),
+                plan_session: tokio::sync::OnceCell::new(),
                 execution: options.execution,
             }),
             registry: Arc::new(Registry::builtin()?),
@@ -552,7 +557,11 @@ impl Engine {
         self.on_engine(move |shared| async move {
             let ctx = match shared.execution {
                 Execution::Local => shared.plain_session(),
-                _ => shared.ballista_session().await?,
+                _ => shared
+                    .plan_session
+                    .get_or_try_init(|| shared.ballista_session())
+                    .await?
+                    .clone(),
             };
             let limit = shared.memory_limit;
             let error = |e: DataFusionError| execution_error(&e, "analyst", "(analyst SQL)", limit);
