@@ -226,7 +226,10 @@ pub struct Service {
     /// Releases by peildatum (the lake's snapshots are fixed for the
     /// engine's lifetime), read without waiting for a computation.
     cache: std::sync::RwLock<BTreeMap<NaiveDate, Arc<Released>>>,
-    /// Held while a release is computed, so each is computed once.
+    /// Held while a release is computed, so each is computed once and at
+    /// most one at a time: a release runs every indicator twice (the
+    /// peildatum and a year before), and requests for many peildata must
+    /// not run that many in parallel on the engine's cores and memory.
     computing: tokio::sync::Mutex<()>,
     /// The audit record's snapshots and tables of every release (fixed
     /// for the engine's lifetime).
