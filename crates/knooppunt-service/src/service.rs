@@ -797,19 +797,32 @@ impl Service {
         let started = Instant::now();
         let (limit, offset) = page(limit, offset)?;
         let dir = self.audit.dir().to_path_buf();
-        let records = tokio::task::spawn_blocking(move || read_records(&dir))
-            .await
-            .map_err(internal)?
-            .map_err(internal)?;
-        let matching: Vec<_> = records
-            .into_iter()
-            .filter(|r| kind.is_none_or(|k| r.kind == k))
-            .collect();
-        let total = matching.len();
         // Pages count back from the newest record: offset 0 is the most
-        // recent `limit`, offset `limit` the ones before them.
-        let end = total.saturating_sub(offset);
-        let recent = &matching[end.saturating_sub(limit)..end];
+        // recent `limit`, offset `limit` the ones before them. The log is
+        // streamed; only the newest `offset + limit` matches are kept.
+        let keep = offset.saturating_add(limit);
+        let (total, newest) = tokio::task::spawn_blocking(move || {
+            let mut total = 0usize;
+            let mut newest = std::collections::VecDeque::with_capacity(keep.min(4096));
+            for record in knooppunt_audit::read_log(&dir)? {
+                let record = record?;
+                if kind.is_none_or(|k| record.kind == k) {
+                    total += 1;
+                    if newest.len() == keep {
+                        newest.pop_front();
+                    }
+                    if keep > 0 {
+                        newest.push_back(record);
+                    }
+                }
+            }
+            Ok::<_, knooppunt_audit::AuditError>((total, Vec::from(newest)))
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+        let end = newest.len().saturating_sub(offset);
+        let recent = &newest[end.saturating_sub(limit)..end];
         let mut draft = log_read(access);
         draft.cells_returned = recent.len() as u64;
         let body = json!({
