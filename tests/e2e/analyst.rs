@@ -121,12 +121,7 @@ fn sql_and_post_query_share_ledger_cache_and_audit_log() {
         .output()
         .expect("verify");
     assert!(verify.status.success());
-    let text = std::fs::read_dir(&audit)
-        .expect("audit dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
-        .map(|e| std::fs::read_to_string(e.path()).expect("segment"))
-        .collect::<String>();
+    let text = super::serve::audit_text(&audit);
     let queries: Vec<Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

@@ -220,12 +220,7 @@ fn serve_answers_each_role_and_stops_gracefully() {
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
-    let text = std::fs::read_dir(&audit)
-        .expect("audit dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
-        .map(|e| std::fs::read_to_string(e.path()).expect("segment"))
-        .collect::<String>();
+    let text = audit_text(&audit);
     // Three answers and the officer's refused data read.
     assert_eq!(text.matches("\"client\":\"http\"").count(), 4, "{text}");
     assert_eq!(
@@ -311,4 +306,14 @@ fn serve_speaks_tls_when_given_a_certificate() {
         .status();
     let status = child.wait().expect("wait");
     assert!(status.success(), "{status:?}");
+}
+
+/// The text of every segment of the audit log in `dir` (JSON lines).
+pub(super) fn audit_text(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .expect("audit dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .map(|e| std::fs::read_to_string(e.path()).expect("segment"))
+        .collect()
 }

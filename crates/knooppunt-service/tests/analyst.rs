@@ -622,6 +622,15 @@ async fn coverage_query(mechanism: NoiseKind) -> (AnalystQuery, ExactAnswer, Cal
     (q, a, calibration)
 }
 
+/// Counts, sums and averages together, with and without GROUP BY (the
+/// calibration tests of both mechanisms).
+const CALIBRATED: [&str; 3] = [
+    "SELECT soort_adres, COUNT(*) AS n, AVG(geboortejaar) AS gj, SUM(geboortejaar) AS s \
+     FROM brp GROUP BY soort_adres",
+    "SELECT COUNT(DISTINCT persoon_id) AS n, SUM(geboortejaar) AS s FROM brp",
+    BY_BUURT,
+];
+
 /// Calibration: for counts, sums and averages together, with and without
 /// GROUP BY. Pass: the worst-case privacy loss of the whole answer,
 /// Σ over the values of a row of max_groups · Δⱼ / bⱼ, is exactly ε
@@ -632,12 +641,7 @@ async fn calibration_spends_exactly_epsilon_over_the_whole_answer() {
     let engine = lake.engine();
     let config = QueryConfig::default();
     let epsilon = config.epsilon().unwrap();
-    for sql in [
-        "SELECT soort_adres, COUNT(*) AS n, AVG(geboortejaar) AS gj, SUM(geboortejaar) AS s \
-         FROM brp GROUP BY soort_adres",
-        "SELECT COUNT(DISTINCT persoon_id) AS n, SUM(geboortejaar) AS s FROM brp",
-        BY_BUURT,
-    ] {
+    for sql in CALIBRATED {
         let (q, _) = exact(&engine, sql, &config).await;
         let c = Calibration::new(&q, &config).unwrap();
         let mut loss: Option<Rational> = None;
@@ -694,12 +698,7 @@ async fn gaussian_calibration_spends_epsilon_at_the_conversion() {
         };
         let epsilon = config.epsilon().unwrap().to_f64();
         let delta_noise = half(config.delta);
-        for sql in [
-            "SELECT soort_adres, COUNT(*) AS n, AVG(geboortejaar) AS gj, SUM(geboortejaar) AS s \
-             FROM brp GROUP BY soort_adres",
-            "SELECT COUNT(DISTINCT persoon_id) AS n, SUM(geboortejaar) AS s FROM brp",
-            BY_BUURT,
-        ] {
+        for sql in CALIBRATED {
             let (q, _) = exact(&engine, sql, &config).await;
             let c = Calibration::new(&q, &config).unwrap();
             assert_eq!(c.kind, NoiseKind::Gaussian);
